@@ -1,0 +1,19 @@
+use service_kit::settings::ServiceSettings;
+
+use crate::state_store::Consistency;
+
+/// Every setting of the backend: a flag, or the environment variable named beside it.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "backend", version, about = "Saves, reads and deletes keys through a Dapr state store")]
+pub struct Config {
+    #[command(flatten)]
+    pub service: ServiceSettings,
+
+    /// Name of the Dapr state store component to use.
+    #[arg(long, env = "STATESTORE", default_value = "statestore")]
+    pub statestore: String,
+
+    /// Consistency asked of the state store on every read and write.
+    #[arg(long, env = "STATE_CONSISTENCY", value_enum, default_value_t = Consistency::Strong)]
+    pub state_consistency: Consistency,
+}

@@ -1,0 +1,62 @@
+//! `/healthz` says the process is alive (for liveness probes); `/readyz` says whether the app
+//! can do its work, which it cannot while its sidecar does not answer (for readiness probes).
+//! Neither needs the app token: probes come from the platform, not through the sidecar.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::{Problem, SidecarClient};
+
+pub fn routes(sidecar: SidecarClient) -> Router {
+    Router::new()
+        .route("/healthz", get(alive))
+        .route("/readyz", get(ready))
+        .with_state(sidecar)
+}
+
+async fn alive() -> Response {
+    axum::Json(json!({"status": "alive"})).into_response()
+}
+
+async fn ready(State(sidecar): State<SidecarClient>) -> Response {
+    if sidecar.is_ready().await {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the Dapr sidecar is not answering").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::time::Duration;
+    use tower::ServiceExt;
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    async fn readyz(sidecar: SidecarClient) -> StatusCode {
+        let request = Request::get("/readyz").body(Body::empty()).unwrap();
+        routes(sidecar).oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn ready_only_while_the_sidecar_answers() {
+        let sidecar = MockServer::start().await;
+        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        Mock::given(path("/v1.0/healthz/outbound")).respond_with(ResponseTemplate::new(204)).mount(&sidecar).await;
+        assert_eq!(readyz(client.clone()).await, StatusCode::OK);
+
+        sidecar.reset().await;
+        Mock::given(path("/v1.0/healthz/outbound")).respond_with(ResponseTemplate::new(500)).mount(&sidecar).await;
+        assert_eq!(readyz(client.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+
+        drop(sidecar);
+        assert_eq!(readyz(client).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,190 @@
+//! Reading a JSON request body. Each way a body can be wrong gets its own status and a detail
+//! that names the problem: wrong content type 415, too large 413, not JSON 400, JSON of the
+//! wrong shape (missing or wrongly typed field) 422.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::Problem;
+
+/// The largest request body either service reads. Install it on a router with
+/// `axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body, like `axum::Json`, but rejected with a [`Problem`].
+///
+/// Accepted content types: `application/json`, `application/*+json`, none at all, and
+/// `application/x-www-form-urlencoded`, because that is what `curl -d` sends by default and the
+/// documented curl commands of the original sample use plain `-d`. The body is parsed as JSON in
+/// every case; any other content type is a 415.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        check_content_type(req.headers().get(header::CONTENT_TYPE))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_problem)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Problem::bad_request("the request body is empty; expected a JSON object"));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn check_content_type(value: Option<&axum::http::HeaderValue>) -> Result<(), Problem> {
+    let Some(value) = value else { return Ok(()) };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json || essence == "application/x-www-form-urlencoded" {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("expected Content-Type application/json, got {essence:?}"),
+        ))
+    }
+}
+
+fn body_problem(rejection: BytesRejection) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    } else {
+        Problem::bad_request(format!("could not read the request body: {}", rejection.body_text()))
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::JsonDataError(error) => Problem::unprocessable(source_text(&error)),
+        JsonRejection::JsonSyntaxError(error) => {
+            Problem::bad_request(format!("the request body is not valid JSON: {}", source_text(&error)))
+        }
+        other => Problem::new(other.status(), other.body_text()),
+    }
+}
+
+/// serde's own message ("missing field `key` at line 1 column 9"), without axum's preamble.
+fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::CONTENT_TYPE as PROBLEM;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::post;
+    use serde::Deserialize;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    #[derive(Deserialize)]
+    struct Greeting {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/", post(|JsonBody(_): JsonBody<Greeting>| async { "ok" }))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    }
+
+    async fn send(content_type: Option<&str>, body: impl Into<Body>) -> (StatusCode, Option<Value>) {
+        let mut request = Request::post("/");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let response = app().oneshot(request.body(body.into()).unwrap()).await.unwrap();
+        let status = response.status();
+        let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == PROBLEM);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, is_problem.then(|| serde_json::from_slice(&bytes).unwrap()))
+    }
+
+    fn detail(problem: &Option<Value>) -> &str {
+        problem.as_ref().expect("a problem body")["detail"].as_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepts_json_and_the_content_types_curl_sends() {
+        for content_type in [
+            Some("application/json"),
+            Some("application/json; charset=utf-8"),
+            Some("application/merge-patch+json"),
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ] {
+            assert_eq!(send(content_type, r#"{"name":"geert"}"#).await.0, StatusCode::OK, "{content_type:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_content_types_are_415() {
+        let (status, problem) = send(Some("text/plain"), r#"{"name":"geert"}"#).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(detail(&problem).contains("text/plain"));
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_400() {
+        let (status, problem) = send(Some("application/json"), r#"{"name":"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(detail(&problem).starts_with("the request body is not valid JSON"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_400() {
+        let (status, problem) = send(Some("application/json"), "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(detail(&problem).contains("empty"));
+    }
+
+    #[tokio::test]
+    async fn missing_or_wrongly_typed_fields_are_422_and_named() {
+        let (status, problem) = send(Some("application/json"), r#"{"nom":"geert"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(detail(&problem).contains("missing field `name`"), "{problem:?}");
+
+        let (status, problem) = send(Some("application/json"), r#"{"name":42}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(detail(&problem).contains("invalid type: integer `42`"), "{problem:?}");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_one_mib_is_413() {
+        let body = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let (status, problem) = send(Some("application/json"), body).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(detail(&problem).contains("larger than 1048576 bytes"));
+    }
+}

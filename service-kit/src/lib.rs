@@ -1,0 +1,22 @@
+//! What the frontend and the backend have in common. Each module does one thing:
+//!
+//! - [`problem`]: the one error body every endpoint answers with (RFC 9457).
+//! - [`json`]: reading a JSON request body, with a specific problem for each way it can be wrong.
+//! - [`settings`]: the command-line/environment settings both services take.
+//! - [`sidecar`]: the HTTP client for the Dapr sidecar next to the app.
+//! - [`app_token`]: only the sidecar may call the app (Dapr's `APP_API_TOKEN`).
+//! - [`health`]: `/healthz` (the process is alive) and `/readyz` (the sidecar answers).
+//! - [`telemetry`]: structured logs, and one log line per request.
+//! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
+
+pub mod app_token;
+pub mod health;
+pub mod json;
+pub mod problem;
+pub mod server;
+pub mod settings;
+pub mod sidecar;
+pub mod telemetry;
+
+pub use problem::Problem;
+pub use sidecar::SidecarClient;

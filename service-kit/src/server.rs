@@ -1,0 +1,146 @@
+//! Serving: what every service wraps around its own routes, and the serve loop that waits for
+//! the sidecar and drains in-flight requests on shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::app_token::require_app_token;
+use crate::json::MAX_BODY_BYTES;
+use crate::problem::{method_not_allowed, no_such_route};
+use crate::settings::Secret;
+use crate::sidecar::SidecarNotReady;
+use crate::{SidecarClient, health, telemetry};
+
+/// Wraps a service's API routes with what every service has: the app-token check (when
+/// enforced) on the API, the health routes (which skip it), problem bodies for unknown routes
+/// and methods, the body size limit and the per-request log line.
+pub fn with_common_routes(api: Router, sidecar: &SidecarClient, app_token: Option<Secret>) -> Router {
+    let api = api.method_not_allowed_fallback(method_not_allowed);
+    let api = match app_token {
+        Some(token) => api.layer(from_fn_with_state(token, require_app_token)),
+        None => api,
+    };
+    api.merge(health::routes(sidecar.clone()))
+        .fallback(no_such_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(telemetry::log_request))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests finish.
+///
+/// Serving starts at once, so probes and the sidecar's own check of the app port succeed while
+/// the sidecar is still starting. Meanwhile the sidecar is polled for up to `sidecar_wait`: if
+/// it never answers, the app shuts down with an error rather than run without it.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    sidecar: SidecarClient,
+    sidecar_wait: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (gave_up_tx, gave_up_rx) = oneshot::channel::<SidecarNotReady>();
+    tokio::spawn(async move {
+        match sidecar.wait_until_ready(sidecar_wait).await {
+            Ok(()) => tracing::info!(sidecar = sidecar.base_url(), "Dapr sidecar is ready"),
+            Err(error) => drop(gave_up_tx.send(error)),
+        }
+    });
+
+    let (failure_tx, mut failure_rx) = oneshot::channel::<SidecarNotReady>();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down: draining in-flight requests"),
+            Ok(error) = gave_up_rx => {
+                tracing::error!(%error, "shutting down: no sidecar");
+                drop(failure_tx.send(error));
+            }
+        }
+    };
+
+    let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+    axum::serve(listener, router).with_graceful_shutdown(stop).await.map_err(ServeError::Io)?;
+    match failure_rx.try_recv() {
+        Ok(error) => Err(ServeError::SidecarNotReady(error)),
+        Err(_) => Ok(()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    SidecarNotReady(SidecarNotReady),
+    #[error("serving failed: {0}")]
+    Io(std::io::Error),
+}
+
+/// Completes on Ctrl-C or SIGTERM (what Kubernetes and Container Apps send to stop a replica).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    fn app(token: Option<&str>) -> Router {
+        let sidecar = SidecarClient::new("http://127.0.0.1:9".into(), None, Duration::from_secs(1)).unwrap();
+        let api = Router::new().route("/thing", post(|| async { "made" }));
+        with_common_routes(api, &sidecar, token.map(|t| Secret::from(t.to_owned())))
+    }
+
+    async fn call(app: Router, method: &str, path: &str) -> (StatusCode, String, String) {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_problem_bodies() {
+        let (status, content_type, body) = call(app(None), "GET", "/nope").await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::NOT_FOUND, crate::problem::CONTENT_TYPE));
+        assert!(body.contains("there is no endpoint at /nope"));
+
+        let (status, content_type, body) = call(app(None), "GET", "/thing").await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::METHOD_NOT_ALLOWED, crate::problem::CONTENT_TYPE));
+        assert!(body.contains("GET is not allowed on /thing"));
+    }
+
+    #[tokio::test]
+    async fn the_app_token_guards_the_api_but_not_the_liveness_probe() {
+        assert_eq!(call(app(Some("t")), "POST", "/thing").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(app(Some("t")), "GET", "/healthz").await.0, StatusCode::OK);
+        assert_eq!(call(app(None), "POST", "/thing").await.0, StatusCode::OK);
+    }
+}

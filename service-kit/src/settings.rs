@@ -1,0 +1,132 @@
+//! Settings both services take, as command-line flags with environment fallbacks. Each service
+//! flattens [`ServiceSettings`] into its own `Config`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::telemetry::LogFormat;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServiceSettings {
+    /// Address the app listens on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port the app listens on (Dapr's --app-port). 0 picks a free one.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Host of the Dapr sidecar's HTTP API.
+    #[arg(long, env = "DAPR_HOST", default_value = "127.0.0.1")]
+    pub dapr_host: String,
+
+    /// Port of the Dapr sidecar's HTTP API (daprd --dapr-http-port).
+    #[arg(long, env = "DAPR_HTTP_PORT", default_value_t = 3500)]
+    pub dapr_http_port: u16,
+
+    /// Token the app sends to its sidecar as `dapr-api-token` (daprd's DAPR_API_TOKEN).
+    #[arg(long, env = "DAPR_API_TOKEN", hide_env_values = true)]
+    pub dapr_api_token: Option<Secret>,
+
+    /// Token the sidecar sends to the app; when set, requests without it get 401 (daprd's APP_API_TOKEN).
+    #[arg(long, env = "APP_API_TOKEN", hide_env_values = true)]
+    pub app_api_token: Option<Secret>,
+
+    /// Whether a set APP_API_TOKEN is enforced. Turn off only where the platform's ingress
+    /// reaches the app without going through the sidecar (the frontend on Container Apps).
+    #[arg(long, env = "REQUIRE_APP_API_TOKEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_app_api_token: bool,
+
+    /// Timeout of one call to the sidecar, in milliseconds.
+    #[arg(long, env = "SIDECAR_TIMEOUT_MS", default_value_t = 10_000)]
+    pub sidecar_timeout_ms: u64,
+
+    /// How long start-up waits for the sidecar to answer before the app gives up, in seconds.
+    #[arg(long, env = "SIDECAR_WAIT_SECS", default_value_t = 60)]
+    pub sidecar_wait_secs: u64,
+
+    /// Log format: `json`, `text`, or `auto` (JSON unless stdout is a terminal).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+impl ServiceSettings {
+    pub fn listen_address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    pub fn sidecar_url(&self) -> String {
+        format!("http://{}:{}", self.dapr_host, self.dapr_http_port)
+    }
+
+    pub fn sidecar_timeout(&self) -> Duration {
+        Duration::from_millis(self.sidecar_timeout_ms)
+    }
+
+    pub fn sidecar_wait(&self) -> Duration {
+        Duration::from_secs(self.sidecar_wait_secs)
+    }
+
+    /// The app token to check on incoming requests, if it is to be checked.
+    pub fn enforced_app_token(&self) -> Option<&Secret> {
+        self.app_api_token.as_ref().filter(|_| self.require_app_api_token)
+    }
+}
+
+/// A token or password: printed as `[redacted]` so it never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Config {
+        #[command(flatten)]
+        service: ServiceSettings,
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = Config::parse_from(["app", "--dapr-api-token", "hunter2", "--app-api-token", "swordfish"]);
+        let printed = format!("{:?}", config.service);
+        assert!(!printed.contains("hunter2") && !printed.contains("swordfish"), "{printed}");
+        assert_eq!(config.service.dapr_api_token.unwrap().expose(), "hunter2");
+    }
+
+    #[test]
+    fn the_app_token_is_enforced_unless_turned_off() {
+        let enforced = Config::parse_from(["app", "--app-api-token", "t"]);
+        assert!(enforced.service.enforced_app_token().is_some());
+        let off = Config::parse_from(["app", "--app-api-token", "t", "--require-app-api-token", "false"]);
+        assert!(off.service.enforced_app_token().is_none());
+    }
+}
