@@ -1,0 +1,310 @@
+//! Sentry, then each app with its daprd: free ports, the shipped Dapr files, logs captured,
+//! a readiness wait, and a clean stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tokio::process::Command;
+
+use crate::dapr::{app_bin_dir, bin_dir, free_port, random_token, repo_root};
+use crate::process::ManagedProcess;
+
+const STOP_GRACE: Duration = Duration::from_secs(10);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct TopologyOptions {
+    /// Where state, Sentry's certificates and logs go. `None`: a fresh temporary folder,
+    /// removed when the topology is dropped.
+    pub workdir: Option<PathBuf>,
+    /// The frontend app's port; 0 picks a free one.
+    pub frontend_port: u16,
+}
+
+impl Default for TopologyOptions {
+    fn default() -> Self {
+        Self { workdir: None, frontend_port: 0 }
+    }
+}
+
+/// What every process of one run shares: its folders and Sentry's address and CA.
+struct RunContext {
+    workdir: PathBuf,
+    log_dir: PathBuf,
+    sentry_address: String,
+    trust_anchors: String,
+}
+
+pub struct Topology {
+    pub workdir: PathBuf,
+    pub backend: Service,
+    pub frontend: Service,
+    sentry: ManagedProcess,
+    context: Arc<RunContext>,
+    _temp: Option<TempDir>,
+}
+
+impl Topology {
+    pub async fn start(options: TopologyOptions) -> Result<Self, String> {
+        let (temp, workdir) = match options.workdir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::Builder::new().prefix("dapr-pair-").tempdir().map_err(|e| e.to_string())?;
+                let path = temp.path().to_path_buf();
+                (Some(temp), path)
+            }
+        };
+        std::fs::create_dir_all(&workdir).map_err(|e| format!("creating {}: {e}", workdir.display()))?;
+        let log_dir = workdir.join("logs");
+        let (sentry, sentry_address, trust_anchors) = start_sentry(&workdir, &log_dir).await?;
+        let context = Arc::new(RunContext { workdir: workdir.clone(), log_dir, sentry_address, trust_anchors });
+
+        let frontend_port = if options.frontend_port == 0 { free_port() } else { options.frontend_port };
+        let backend = Service::new("backend", free_port(), true, context.clone());
+        let frontend = Service::new("frontend", frontend_port, false, context.clone());
+        let mut topology = Self { workdir, backend, frontend, sentry, context, _temp: temp };
+        match topology.start_services().await {
+            Ok(()) => Ok(topology),
+            Err(error) => Err(format!("{error}\n{}", topology.log_tails(30))),
+        }
+    }
+
+    /// The backend first, so the frontend's first call finds it.
+    async fn start_services(&mut self) -> Result<(), String> {
+        self.backend.start_app().await?;
+        self.backend.start_sidecar().await?;
+        self.frontend.start_app().await?;
+        self.frontend.start_sidecar().await?;
+        let (backend, frontend) = tokio::join!(self.backend.wait_ready(), self.frontend.wait_ready());
+        backend.and(frontend)
+    }
+
+    /// A daprd with an app id of its own and no app (for example, a caller the backend's
+    /// access control does not know), with the same Sentry and files as the pair.
+    pub async fn start_extra_sidecar(&self, app_id: &str) -> Result<Service, String> {
+        let mut service = Service::new(app_id, 0, false, self.context.clone());
+        service.start_sidecar().await?;
+        service.wait_ready().await?;
+        Ok(service)
+    }
+
+    pub fn frontend_url(&self) -> String {
+        self.frontend.app_url()
+    }
+
+    /// The end of every process's log, for a failure message.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for process in [Some(&self.sentry), self.backend.app.as_ref(), self.backend.sidecar.as_ref(), self.frontend.app.as_ref(), self.frontend.sidecar.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&format!("----- {} ({})\n{}\n", process.name, process.log.display(), process.log_tail(lines)));
+        }
+        out
+    }
+
+    pub async fn stop(&mut self) {
+        self.frontend.stop().await;
+        self.backend.stop().await;
+        self.sentry.stop(STOP_GRACE).await;
+    }
+}
+
+async fn start_sentry(workdir: &Path, log_dir: &Path) -> Result<(ManagedProcess, String, String), String> {
+    let credentials = workdir.join("sentry");
+    std::fs::create_dir_all(&credentials).map_err(|e| format!("creating {}: {e}", credentials.display()))?;
+    let port = free_port();
+    let healthz_port = free_port();
+    let mut command = Command::new(bin_dir().join("sentry"));
+    command
+        .args(["--issuer-credentials", &credentials.to_string_lossy()])
+        .args(["--config", &repo_root().join("dapr-config/daprsystem.yaml").to_string_lossy()])
+        .args(["--trust-domain", "localhost", "--listen-address", "127.0.0.1", "--healthz-listen-address", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--healthz-port", &healthz_port.to_string()])
+        .args(["--metrics-port", &free_port().to_string()])
+        .current_dir(workdir);
+    let mut sentry = ManagedProcess::spawn("sentry", command, log_dir).map_err(|e| format!("starting sentry: {e}"))?;
+    let ca = credentials.join("ca.crt");
+    let url = format!("http://127.0.0.1:{healthz_port}/healthz");
+    wait_until("sentry", || async { ca.is_file() && get_status(&url).await == Some(200) }, &mut sentry).await?;
+    let trust_anchors = std::fs::read_to_string(&ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+    Ok((sentry, format!("127.0.0.1:{port}"), trust_anchors))
+}
+
+/// One app id: the app process and its daprd, with their ports and tokens fixed for the life
+/// of the topology, so either can be stopped and started again where it was.
+pub struct Service {
+    pub app_id: String,
+    pub app_port: u16,
+    pub dapr_http_port: u16,
+    pub dapr_grpc_port: u16,
+    pub dapr_internal_grpc_port: u16,
+    pub dapr_metrics_port: u16,
+    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`).
+    pub dapr_api_token: String,
+    /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
+    pub app_api_token: Option<String>,
+    app: Option<ManagedProcess>,
+    sidecar: Option<ManagedProcess>,
+    context: Arc<RunContext>,
+}
+
+impl Service {
+    fn new(app_id: &str, app_port: u16, only_through_sidecar: bool, context: Arc<RunContext>) -> Self {
+        Self {
+            app_id: app_id.to_owned(),
+            app_port,
+            dapr_http_port: free_port(),
+            dapr_grpc_port: free_port(),
+            dapr_internal_grpc_port: free_port(),
+            dapr_metrics_port: free_port(),
+            dapr_api_token: random_token(),
+            app_api_token: only_through_sidecar.then(random_token),
+            app: None,
+            sidecar: None,
+            context,
+        }
+    }
+
+    fn context(&self) -> &RunContext {
+        &self.context
+    }
+
+    pub fn app_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.app_port)
+    }
+
+    pub fn sidecar_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.dapr_http_port)
+    }
+
+    pub async fn start_app(&mut self) -> Result<(), String> {
+        let context = self.context();
+        let mut command = Command::new(app_bin_dir().join(&self.app_id));
+        command
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.app_port.to_string())
+            .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
+            .env("DAPR_API_TOKEN", &self.dapr_api_token)
+            .env("LOG_FORMAT", "json")
+            .env_remove("APP_API_TOKEN")
+            .current_dir(&context.workdir);
+        if let Some(token) = &self.app_api_token {
+            command.env("APP_API_TOKEN", token);
+        }
+        let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir).map_err(|e| format!("starting {}: {e}", self.app_id))?;
+        self.app = Some(process);
+        Ok(())
+    }
+
+    pub async fn start_sidecar(&mut self) -> Result<(), String> {
+        let context = self.context();
+        let root = repo_root();
+        let config = match self.app_id.as_str() {
+            "backend" => "dapr-config/backend.yaml",
+            _ => "dapr-config/frontend.yaml",
+        };
+        let mut command = Command::new(bin_dir().join("daprd"));
+        command
+            .args(["--app-id", &self.app_id, "--mode", "standalone", "--log-level", "info"])
+            .args(["--resources-path", &root.join("components/local").to_string_lossy()])
+            .args(["--config", &root.join(config).to_string_lossy()])
+            .args(["--dapr-listen-addresses", "127.0.0.1", "--dapr-http-port", &self.dapr_http_port.to_string()])
+            .args(["--dapr-grpc-port", &self.dapr_grpc_port.to_string()])
+            .args(["--dapr-internal-grpc-port", &self.dapr_internal_grpc_port.to_string()])
+            .args(["--metrics-port", &self.dapr_metrics_port.to_string()])
+            .args(["--enable-mtls", "--sentry-address", &context.sentry_address])
+            .args(["--dapr-graceful-shutdown-seconds", "2"])
+            .env("DAPR_TRUST_ANCHORS", &context.trust_anchors)
+            .env("DAPR_API_TOKEN", &self.dapr_api_token)
+            .env("NAMESPACE", "default")
+            .env("DAPR_HOST_IP", "127.0.0.1")
+            .env_remove("APP_API_TOKEN")
+            .current_dir(&context.workdir);
+        if self.app_port != 0 {
+            command.args(["--app-port", &self.app_port.to_string(), "--app-protocol", "http", "--app-channel-address", "127.0.0.1"]);
+        }
+        if let Some(token) = &self.app_api_token {
+            command.env("APP_API_TOKEN", token);
+        }
+        let name = format!("{}-daprd", self.app_id);
+        let process = ManagedProcess::spawn(&name, command, &context.log_dir).map_err(|e| format!("starting {name}: {e}"))?;
+        self.sidecar = Some(process);
+        Ok(())
+    }
+
+    /// Waits until daprd is healthy (which, with an app, means it reaches the app) and the app
+    /// says it is ready (which means it reaches daprd).
+    pub async fn wait_ready(&mut self) -> Result<(), String> {
+        let sidecar_health = format!("{}/v1.0/healthz", self.sidecar_url());
+        if let Some(sidecar) = self.sidecar.as_mut() {
+            wait_until(&sidecar.name.clone(), || async { get_status(&sidecar_health).await == Some(204) }, sidecar).await?;
+        }
+        let app_ready = format!("{}/readyz", self.app_url());
+        if let Some(app) = self.app.as_mut() {
+            wait_until(&app.name.clone(), || async { get_status(&app_ready).await == Some(200) }, app).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn stop_app(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            app.stop(STOP_GRACE).await;
+        }
+    }
+
+    pub async fn kill_app(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            app.kill().await;
+        }
+    }
+
+    pub async fn stop_sidecar(&mut self) {
+        if let Some(mut sidecar) = self.sidecar.take() {
+            sidecar.stop(STOP_GRACE).await;
+        }
+    }
+
+    pub async fn kill_sidecar(&mut self) {
+        if let Some(mut sidecar) = self.sidecar.take() {
+            sidecar.kill().await;
+        }
+    }
+
+    /// The app process, while it runs (for example to send it a signal).
+    pub fn app_process(&mut self) -> Option<&mut ManagedProcess> {
+        self.app.as_mut()
+    }
+
+    pub async fn stop(&mut self) {
+        self.stop_app().await;
+        self.stop_sidecar().await;
+    }
+}
+
+/// Polls `ready` until it says yes, failing early if `process` exits and late after
+/// [`READY_TIMEOUT`].
+async fn wait_until<F, Fut>(what: &str, ready: F, process: &mut ManagedProcess) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < READY_TIMEOUT {
+        if ready().await {
+            return Ok(());
+        }
+        if !process.is_running() {
+            return Err(format!("{what} exited while starting; its log ends:\n{}", process.log_tail(40)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{what} was not ready after {READY_TIMEOUT:?}; its log ends:\n{}", process.log_tail(40)))
+}
+
+async fn get_status(url: &str) -> Option<u16> {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().ok()?;
+    client.get(url).send().await.ok().map(|response| response.status().as_u16())
+}

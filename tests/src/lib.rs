@@ -1,0 +1,10 @@
+//! Runs the pair the way it runs on a laptop, on real Dapr: Sentry (the CA that gives each
+//! sidecar its mTLS identity, which the backend's access control checks), then the backend and
+//! its daprd, then the frontend and its daprd, each with the project's own component and
+//! configuration files. `scripts/run-local.sh` and every end-to-end test use this one launcher.
+
+pub mod dapr;
+pub mod launcher;
+pub mod process;
+
+pub use launcher::{Service, Topology, TopologyOptions};
