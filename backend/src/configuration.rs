@@ -4,7 +4,11 @@ use crate::state_store::Consistency;
 
 /// Every setting of the backend: a flag, or the environment variable named beside it.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "backend", version, about = "Saves, reads and deletes keys through a Dapr state store")]
+#[command(
+    name = "backend",
+    version,
+    about = "Saves, reads and deletes keys through a Dapr state store"
+)]
 pub struct Config {
     #[command(flatten)]
     pub service: ServiceSettings,

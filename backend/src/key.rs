@@ -13,7 +13,9 @@ impl StateKey {
     pub fn parse(key: String) -> Result<Self, Problem> {
         let length = key.chars().count();
         if length == 0 {
-            return Err(Problem::bad_request("the key is empty; it must be 1 to 512 characters"));
+            return Err(Problem::bad_request(
+                "the key is empty; it must be 1 to 512 characters",
+            ));
         }
         if length > MAX_KEY_CHARS {
             return Err(Problem::bad_request(format!(
@@ -24,7 +26,9 @@ impl StateKey {
             return Err(Problem::bad_request("the key contains a control character"));
         }
         if key.contains("||") {
-            return Err(Problem::bad_request("the key contains '||', which Dapr uses to separate the app id from the key"));
+            return Err(Problem::bad_request(
+                "the key contains '||', which Dapr uses to separate the app id from the key",
+            ));
         }
         Ok(Self(key))
     }

@@ -39,25 +39,37 @@ async fn save_state(
 ) -> Result<Response, Problem> {
     let key = StateKey::parse(request.key)?;
     if request.data.get() == "null" {
-        return Err(Problem::unprocessable("data is null; to remove a key, DELETE /state/{key}"));
+        return Err(Problem::unprocessable(
+            "data is null; to remove a key, DELETE /state/{key}",
+        ));
     }
     let etag = match (if_match(&headers)?, request.etag) {
         (Some(header), Some(field)) if header != field => {
-            return Err(Problem::bad_request("the If-Match header and the etag field disagree"));
+            return Err(Problem::bad_request(
+                "the If-Match header and the etag field disagree",
+            ));
         }
         (header, field) => header.or(field),
     };
-    let new_etag = store.save(&key, &request.data, etag.as_deref()).await.map_err(|e| state_problem(e, &key))?;
+    let new_etag = store
+        .save(&key, &request.data, etag.as_deref())
+        .await
+        .map_err(|e| state_problem(e, &key))?;
     let mut response = axum::Json(json!({"key": key.as_str(), "etag": new_etag})).into_response();
     set_etag(&mut response, new_etag.as_deref());
     Ok(response)
 }
 
-async fn read_state(State(store): State<StateStore>, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn read_state(
+    State(store): State<StateStore>,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
     let key = StateKey::parse(key)?;
     let stored = store.get(&key).await.map_err(|e| state_problem(e, &key))?;
     let Some(stored) = stored else {
-        return Err(Problem::not_found(format!("there is no value for key '{key}'")));
+        return Err(Problem::not_found(format!(
+            "there is no value for key '{key}'"
+        )));
     };
     let mut response = ([(header::CONTENT_TYPE, "application/json")], stored.value).into_response();
     set_etag(&mut response, stored.etag.as_deref());
@@ -71,16 +83,26 @@ async fn delete_state(
 ) -> Result<StatusCode, Problem> {
     let key = StateKey::parse(key)?;
     let etag = if_match(&headers)?;
-    store.delete(&key, etag.as_deref()).await.map_err(|e| state_problem(e, &key))?;
+    store
+        .delete(&key, etag.as_deref())
+        .await
+        .map_err(|e| state_problem(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The ETag in `If-Match`, quoted (`"abc"`, as we send it) or bare (`abc`, as Dapr does).
 fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| Problem::bad_request("the If-Match header is not valid text"))?.trim();
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::bad_request("the If-Match header is not valid text"))?
+        .trim();
     if value == "*" {
-        return Err(Problem::bad_request("If-Match: * is not supported; send the ETag of the version you read"));
+        return Err(Problem::bad_request(
+            "If-Match: * is not supported; send the ETag of the version you read",
+        ));
     }
     let bare = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
     if bare.is_empty() {
@@ -101,16 +123,32 @@ fn state_problem(error: StateError, key: &StateKey) -> Problem {
     match error {
         StateError::EtagMismatch => Problem::new(
             StatusCode::PRECONDITION_FAILED,
-            format!("the ETag does not match the current version of key '{key}'; read it again and retry"),
+            format!(
+                "the ETag does not match the current version of key '{key}'; read it again and retry"
+            ),
         ),
-        StateError::Timeout => Problem::new(StatusCode::GATEWAY_TIMEOUT, "the state store did not answer in time"),
+        StateError::Timeout => Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the state store did not answer in time",
+        ),
         StateError::Unreachable(source) => {
             tracing::warn!(error = %source, "Dapr sidecar unreachable");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the state store is unavailable: the Dapr sidecar does not answer")
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the state store is unavailable: the Dapr sidecar does not answer",
+            )
         }
-        StateError::Dapr { status, code, message } => {
+        StateError::Dapr {
+            status,
+            code,
+            message,
+        } => {
             tracing::warn!(%status, %code, %message, "state store error");
-            Problem::new(StatusCode::BAD_GATEWAY, format!("the state store failed ({code})")).with("errorCode", code)
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the state store failed ({code})"),
+            )
+            .with("errorCode", code)
         }
     }
 }

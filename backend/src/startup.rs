@@ -1,49 +1,26 @@
-//! Building the backend: bind first (so port 0 works and the port is known before serving),
-//! then serve until told to stop.
-
-use std::future::Future;
-use std::net::SocketAddr;
+//! Building the backend: its router on the shared serving machinery.
 
 use axum::Router;
 use service_kit::SidecarClient;
-use service_kit::server::{ServeError, serve, with_common_routes};
+use service_kit::server::{Application, with_common_routes};
 use service_kit::settings::Secret;
-use tokio::net::TcpListener;
 
 use crate::configuration::Config;
 use crate::routes;
 use crate::state_store::StateStore;
 
-pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    sidecar: SidecarClient,
-    config: Config,
-}
-
-impl Application {
-    pub async fn build(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.service.listen_address()).await?;
-        let sidecar = SidecarClient::from_settings(&config.service).map_err(std::io::Error::other)?;
-        let store = StateStore::new(sidecar.clone(), config.statestore.clone(), config.state_consistency);
-        let router = app(store, &sidecar, config.service.enforced_app_token().cloned());
-        Ok(Self { listener, router, sidecar, config })
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        tracing::info!(
-            address = %self.address(),
-            sidecar = self.sidecar.base_url(),
-            statestore = %self.config.statestore,
-            app_token = self.config.service.enforced_app_token().is_some(),
-            "backend listening"
+pub async fn build(config: Config) -> std::io::Result<Application> {
+    tracing::info!(statestore = %config.statestore, consistency = ?config.state_consistency, "backend settings");
+    let app_token = config.service.enforced_app_token().cloned();
+    Application::build("backend", &config.service, |sidecar| {
+        let store = StateStore::new(
+            sidecar.clone(),
+            config.statestore.clone(),
+            config.state_consistency,
         );
-        serve(self.listener, self.router, self.sidecar, self.config.service.sidecar_wait(), shutdown).await
-    }
+        app(store, &sidecar, app_token)
+    })
+    .await
 }
 
 /// The whole backend as a router, for serving and for `oneshot` tests.

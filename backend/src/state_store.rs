@@ -49,17 +49,30 @@ pub enum StateError {
     #[error("the Dapr sidecar could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the state store failed with {code} ({status}): {message}")]
-    Dapr { status: StatusCode, code: String, message: String },
+    Dapr {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
 }
 
 impl StateStore {
     pub fn new(sidecar: SidecarClient, name: String, consistency: Consistency) -> Self {
-        Self { sidecar, name, consistency }
+        Self {
+            sidecar,
+            name,
+            consistency,
+        }
     }
 
     /// Saves `value` (JSON text, stored as JSON so the store keeps it as itself rather than as
     /// base64 bytes) and returns the ETag of the new version.
-    pub async fn save(&self, key: &StateKey, value: &RawValue, etag: Option<&str>) -> Result<Option<String>, StateError> {
+    pub async fn save(
+        &self,
+        key: &StateKey,
+        value: &RawValue,
+        etag: Option<&str>,
+    ) -> Result<Option<String>, StateError> {
         #[derive(Serialize)]
         struct Item<'a> {
             key: &'a str,
@@ -72,7 +85,14 @@ impl StateStore {
         struct Options {
             consistency: Consistency,
         }
-        let items = [Item { key: key.as_str(), value, etag, options: Options { consistency: self.consistency } }];
+        let items = [Item {
+            key: key.as_str(),
+            value,
+            etag,
+            options: Options {
+                consistency: self.consistency,
+            },
+        }];
         let response = self
             .sidecar
             .request(Method::POST, &format!("/v1.0/state/{}", self.name))
@@ -98,7 +118,11 @@ impl StateStore {
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let value = response.bytes().await.map_err(transport_error)?;
         Ok(Some(Stored { value, etag }))
     }
@@ -119,12 +143,20 @@ impl StateStore {
     /// (`+` and `/` included).
     fn key_path(&self, key: &StateKey) -> String {
         let key = utf8_percent_encode(key.as_str(), NON_ALPHANUMERIC);
-        format!("/v1.0/state/{}/{key}?consistency={}", self.name, self.consistency.as_str())
+        format!(
+            "/v1.0/state/{}/{key}?consistency={}",
+            self.name,
+            self.consistency.as_str()
+        )
     }
 }
 
 fn transport_error(error: reqwest::Error) -> StateError {
-    if error.is_timeout() { StateError::Timeout } else { StateError::Unreachable(error) }
+    if error.is_timeout() {
+        StateError::Timeout
+    } else {
+        StateError::Unreachable(error)
+    }
 }
 
 /// Dapr's error bodies: `{"errorCode": "ERR_STATE_SAVE", "message": "..."}`.
@@ -146,9 +178,14 @@ async fn expect_success(response: Response) -> Result<Response, StateError> {
     // An ETag that does not match is a 409; one the store cannot parse (e.g. made up by the
     // client) is a 400 mentioning the ETag. Either way the caller's version is not the stored one.
     let etag_error = status == StatusCode::CONFLICT
-        || (status == StatusCode::BAD_REQUEST && error.message.to_ascii_lowercase().contains("etag"));
+        || (status == StatusCode::BAD_REQUEST
+            && error.message.to_ascii_lowercase().contains("etag"));
     if etag_error {
         return Err(StateError::EtagMismatch);
     }
-    Err(StateError::Dapr { status, code: error.code, message: error.message })
+    Err(StateError::Dapr {
+        status,
+        code: error.code,
+        message: error.message,
+    })
 }

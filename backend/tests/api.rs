@@ -28,7 +28,11 @@ async fn spawn_app(app_token: Option<&str>) -> TestApp {
     let sidecar = MockServer::start().await;
     let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
     let store = StateStore::new(client.clone(), "statestore".into(), Consistency::Strong);
-    let router = app(store, &client, app_token.map(|t| Secret::from(t.to_owned())));
+    let router = app(
+        store,
+        &client,
+        app_token.map(|t| Secret::from(t.to_owned())),
+    );
     TestApp { sidecar, router }
 }
 
@@ -37,20 +41,35 @@ impl TestApp {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Answer { status, headers, body }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn save(&self, body: &str) -> Answer {
         let request = Request::post("/savestate").header(header::CONTENT_TYPE, "application/json");
-        self.send(request.body(Body::from(body.to_owned())).unwrap()).await
+        self.send(request.body(Body::from(body.to_owned())).unwrap())
+            .await
     }
 
     async fn stored_value(&self, key_path: &str, value: &str, etag: &str) {
         Mock::given(method("GET"))
             .and(path(format!("/v1.0/state/statestore/{key_path}")))
-            .respond_with(ResponseTemplate::new(200).insert_header("ETag", etag).set_body_raw(value, "application/json"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("ETag", etag)
+                    .set_body_raw(value, "application/json"),
+            )
             .mount(&self.sidecar)
             .await;
     }
@@ -58,24 +77,33 @@ impl TestApp {
 
 fn is_problem(answer: &Answer) -> bool {
     answer.headers[header::CONTENT_TYPE] == "application/problem+json"
-        && answer.body["detail"].as_str().is_some_and(|detail| !detail.is_empty())
+        && answer.body["detail"]
+            .as_str()
+            .is_some_and(|detail| !detail.is_empty())
 }
 
 #[tokio::test]
 async fn saving_stores_the_data_as_json_and_answers_the_new_etag() {
     let app = spawn_app(None).await;
-    for (data, expected) in [(r#""123""#, json!("123")), (r#"{"name":"geert"}"#, json!({"name": "geert"}))] {
+    for (data, expected) in [
+        (r#""123""#, json!("123")),
+        (r#"{"name":"geert"}"#, json!({"name": "geert"})),
+    ] {
         app.sidecar.reset().await;
         Mock::given(method("POST"))
             .and(path("/v1.0/state/statestore"))
-            .and(body_json(json!([{"key": "mykey", "value": expected, "options": {"consistency": "strong"}}])))
+            .and(body_json(
+                json!([{"key": "mykey", "value": expected, "options": {"consistency": "strong"}}]),
+            ))
             .respond_with(ResponseTemplate::new(204))
             .expect(1)
             .mount(&app.sidecar)
             .await;
         app.stored_value("mykey", data, "7").await;
 
-        let answer = app.save(&format!(r#"{{"key":"mykey","data":{data}}}"#)).await;
+        let answer = app
+            .save(&format!(r#"{{"key":"mykey","data":{data}}}"#))
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
         assert_eq!(answer.body, json!({"key": "mykey", "etag": "7"}));
         assert_eq!(answer.headers[header::ETAG], "\"7\"");
@@ -86,14 +114,18 @@ async fn saving_stores_the_data_as_json_and_answers_the_new_etag() {
 async fn a_stale_etag_is_412() {
     let app = spawn_app(None).await;
     Mock::given(method("POST"))
-        .and(body_json(json!([{"key": "k", "value": 1, "etag": "old", "options": {"consistency": "strong"}}])))
-        .respond_with(
-            ResponseTemplate::new(409).set_body_json(json!({"errorCode": "ERR_STATE_SAVE", "message": "possible etag mismatch"})),
-        )
+        .and(body_json(
+            json!([{"key": "k", "value": 1, "etag": "old", "options": {"consistency": "strong"}}]),
+        ))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"errorCode": "ERR_STATE_SAVE", "message": "possible etag mismatch"}),
+        ))
         .mount(&app.sidecar)
         .await;
     let request = Request::post("/savestate").header(header::IF_MATCH, "\"old\"");
-    let answer = app.send(request.body(Body::from(r#"{"key":"k","data":1}"#)).unwrap()).await;
+    let answer = app
+        .send(request.body(Body::from(r#"{"key":"k","data":1}"#)).unwrap())
+        .await;
     assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
     assert!(is_problem(&answer));
 }
@@ -102,32 +134,66 @@ async fn a_stale_etag_is_412() {
 async fn bad_input_gets_a_specific_status_and_problem() {
     let app = spawn_app(None).await;
     let cases = [
-        (r#"{"data":1}"#, StatusCode::UNPROCESSABLE_ENTITY, "missing field `key`"),
-        (r#"{"key":"k"}"#, StatusCode::UNPROCESSABLE_ENTITY, "missing field `data`"),
-        (r#"{"key":7,"data":1}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid type"),
-        (r#"{"key":"k","data":null}"#, StatusCode::UNPROCESSABLE_ENTITY, "data is null"),
+        (
+            r#"{"data":1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing field `key`",
+        ),
+        (
+            r#"{"key":"k"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing field `data`",
+        ),
+        (
+            r#"{"key":7,"data":1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid type",
+        ),
+        (
+            r#"{"key":"k","data":null}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "data is null",
+        ),
         (r#"{"key":"","data":1}"#, StatusCode::BAD_REQUEST, "empty"),
-        (r#"{"key":"a||b","data":1}"#, StatusCode::BAD_REQUEST, "'||'"),
-        (r#"{"key":"k","data":"#, StatusCode::BAD_REQUEST, "not valid JSON"),
+        (
+            r#"{"key":"a||b","data":1}"#,
+            StatusCode::BAD_REQUEST,
+            "'||'",
+        ),
+        (
+            r#"{"key":"k","data":"#,
+            StatusCode::BAD_REQUEST,
+            "not valid JSON",
+        ),
     ];
     for (body, status, detail) in cases {
         let answer = app.save(body).await;
         assert_eq!(answer.status, status, "{body}");
         assert!(is_problem(&answer), "{body}");
-        assert!(answer.body["detail"].as_str().unwrap().contains(detail), "{body}: {:?}", answer.body);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains(detail),
+            "{body}: {:?}",
+            answer.body
+        );
     }
     let request = Request::post("/savestate").header(header::CONTENT_TYPE, "text/plain");
     let answer = app.send(request.body(Body::from("x")).unwrap()).await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(is_problem(&answer));
-    assert!(app.sidecar.received_requests().await.unwrap().is_empty(), "bad input must not reach the store");
+    assert!(
+        app.sidecar.received_requests().await.unwrap().is_empty(),
+        "bad input must not reach the store"
+    );
 }
 
 #[tokio::test]
 async fn reading_answers_the_value_with_its_etag_or_404() {
     let app = spawn_app(None).await;
-    app.stored_value("a%2Fb%2Bc", r#"{"name":"geert"}"#, "3").await;
-    let answer = app.send(Request::get("/state/a/b+c").body(Body::empty()).unwrap()).await;
+    app.stored_value("a%2Fb%2Bc", r#"{"name":"geert"}"#, "3")
+        .await;
+    let answer = app
+        .send(Request::get("/state/a/b+c").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, json!({"name": "geert"}));
     assert_eq!(answer.headers[header::ETAG], "\"3\"");
@@ -137,7 +203,9 @@ async fn reading_answers_the_value_with_its_etag_or_404() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&app.sidecar)
         .await;
-    let answer = app.send(Request::get("/state/gone").body(Body::empty()).unwrap()).await;
+    let answer = app
+        .send(Request::get("/state/gone").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert!(is_problem(&answer));
 }
@@ -161,26 +229,51 @@ async fn deleting_passes_if_match_on_to_the_store() {
 async fn an_unreachable_sidecar_is_503_and_dapr_failures_are_502() {
     let app = spawn_app(None).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errorCode": "ERR_STATE_GET", "message": "db locked"})))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"errorCode": "ERR_STATE_GET", "message": "db locked"})),
+        )
         .mount(&app.sidecar)
         .await;
-    let answer = app.send(Request::get("/state/k").body(Body::empty()).unwrap()).await;
+    let answer = app
+        .send(Request::get("/state/k").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
     assert_eq!(answer.body["errorCode"], "ERR_STATE_GET");
-    assert!(!answer.body.to_string().contains("db locked"), "internals stay in the log");
+    assert!(
+        !answer.body.to_string().contains("db locked"),
+        "internals stay in the log"
+    );
 
-
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let nobody = SidecarClient::new(format!("http://127.0.0.1:{closed_port}"), None, Duration::from_secs(2)).unwrap();
-    let router = backend::startup::app(StateStore::new(nobody.clone(), "statestore".into(), Consistency::Strong), &nobody, None);
-    let response = router.oneshot(Request::get("/state/k").body(Body::empty()).unwrap()).await.unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = SidecarClient::new(
+        format!("http://127.0.0.1:{closed_port}"),
+        None,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let router = backend::startup::app(
+        StateStore::new(nobody.clone(), "statestore".into(), Consistency::Strong),
+        &nobody,
+        None,
+    );
+    let response = router
+        .oneshot(Request::get("/state/k").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
 async fn with_an_app_token_only_the_sidecar_gets_in() {
     let app = spawn_app(Some("from-daprd")).await;
-    let answer = app.send(Request::get("/state/k").body(Body::empty()).unwrap()).await;
+    let answer = app
+        .send(Request::get("/state/k").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(is_problem(&answer));
     app.stored_value("k", "1", "1").await;

@@ -30,7 +30,9 @@ impl Allowlist {
             rule.app_id == app_id
                 && match &rule.method {
                     MethodPattern::Exact(exact) => method == exact,
-                    MethodPattern::Below(prefix) => method.len() > prefix.len() && method.starts_with(prefix.as_str()),
+                    MethodPattern::Below(prefix) => {
+                        method.len() > prefix.len() && method.starts_with(prefix.as_str())
+                    }
                     MethodPattern::Any => true,
                 }
         })
@@ -49,15 +51,26 @@ impl FromStr for Allowlist {
                 let (app_id, method) = rule
                     .split_once(':')
                     .filter(|(app_id, method)| !app_id.is_empty() && !method.is_empty())
-                    .ok_or_else(|| format!("allowlist rule {rule:?} is not of the form appId:method"))?;
+                    .ok_or_else(|| {
+                        format!("allowlist rule {rule:?} is not of the form appId:method")
+                    })?;
                 let method = method.trim_start_matches('/');
                 let method = match method.strip_suffix('*') {
                     Some("") => MethodPattern::Any,
-                    Some(prefix) if prefix.ends_with('/') => MethodPattern::Below(prefix.to_owned()),
-                    Some(_) => return Err(format!("in allowlist rule {rule:?}, '*' may only stand alone or after a '/'")),
+                    Some(prefix) if prefix.ends_with('/') => {
+                        MethodPattern::Below(prefix.to_owned())
+                    }
+                    Some(_) => {
+                        return Err(format!(
+                            "in allowlist rule {rule:?}, '*' may only stand alone or after a '/'"
+                        ));
+                    }
                     None => MethodPattern::Exact(method.to_owned()),
                 };
-                Ok(Rule { app_id: app_id.to_owned(), method })
+                Ok(Rule {
+                    app_id: app_id.to_owned(),
+                    method,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self(rules))
@@ -96,8 +109,18 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused_at_start() {
-        assert!("backend".parse::<Allowlist>().unwrap_err().contains("appId:method"));
+        assert!(
+            "backend"
+                .parse::<Allowlist>()
+                .unwrap_err()
+                .contains("appId:method")
+        );
         assert!(":savestate".parse::<Allowlist>().is_err());
-        assert!("backend:state*".parse::<Allowlist>().unwrap_err().contains("'*'"));
+        assert!(
+            "backend:state*"
+                .parse::<Allowlist>()
+                .unwrap_err()
+                .contains("'*'")
+        );
     }
 }

@@ -4,7 +4,11 @@ use crate::allowlist::Allowlist;
 
 /// Every setting of the frontend: a flag, or the environment variable named beside it.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "frontend", version, about = "Forwards allowlisted calls to other apps over Dapr service invocation")]
+#[command(
+    name = "frontend",
+    version,
+    about = "Forwards allowlisted calls to other apps over Dapr service invocation"
+)]
 pub struct Config {
     #[command(flatten)]
     pub service: ServiceSettings,

@@ -37,13 +37,26 @@ impl Invocation {
         let app_id = check_app_id(request.app_id)?;
         let (method, query) = check_method(&request.method)?;
         let verb = check_verb(request.http_method.as_deref())?;
-        let body = request.payload.and_then(|payload| body_of(&payload)).transpose()?;
-        Ok(Self { app_id, method, query, verb, body })
+        let body = request
+            .payload
+            .and_then(|payload| body_of(&payload))
+            .transpose()?;
+        Ok(Self {
+            app_id,
+            method,
+            query,
+            verb,
+            body,
+        })
     }
 
     /// The sidecar's invocation URL path for this call.
     pub fn sidecar_path(&self) -> String {
-        let query = self.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        let query = self
+            .query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         format!("/v1.0/invoke/{}/method/{}{query}", self.app_id, self.method)
     }
 
@@ -58,7 +71,9 @@ fn check_app_id(app_id: String) -> Result<String, Problem> {
     let valid = !app_id.is_empty()
         && app_id.len() <= 128
         && app_id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && app_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && app_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid {
         Ok(app_id)
     } else {
@@ -81,28 +96,41 @@ fn check_method(method: &str) -> Result<(String, Option<String>), Problem> {
     if path.is_empty() {
         return refuse("is empty");
     }
-    if method.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '\\' | '#')) {
+    if method
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '\\' | '#'))
+    {
         return refuse("contains whitespace, a control character, '\\' or '#'");
     }
     let lowered = path.to_ascii_lowercase();
-    if ["%2f", "%5c", "%2e"].iter().any(|encoded| lowered.contains(encoded)) {
+    if ["%2f", "%5c", "%2e"]
+        .iter()
+        .any(|encoded| lowered.contains(encoded))
+    {
         return refuse("contains a percent-encoded '/', '\\' or '.'");
     }
-    if path.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
+    if path
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
         return refuse("must be a relative path without empty, '.' or '..' segments");
     }
     Ok((path.to_owned(), query.map(str::to_owned)))
 }
 
 fn check_verb(verb: Option<&str>) -> Result<Method, Problem> {
-    let Some(verb) = verb else { return Ok(Method::POST) };
+    let Some(verb) = verb else {
+        return Ok(Method::POST);
+    };
     match verb.to_ascii_uppercase().as_str() {
         "GET" => Ok(Method::GET),
         "POST" => Ok(Method::POST),
         "PUT" => Ok(Method::PUT),
         "PATCH" => Ok(Method::PATCH),
         "DELETE" => Ok(Method::DELETE),
-        _ => Err(Problem::unprocessable(format!("httpMethod {verb:?} is not one of GET, POST, PUT, PATCH, DELETE"))),
+        _ => Err(Problem::unprocessable(format!(
+            "httpMethod {verb:?} is not one of GET, POST, PUT, PATCH, DELETE"
+        ))),
     }
 }
 
@@ -112,14 +140,25 @@ fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), Problem>>
         return None;
     }
     if !raw.starts_with('"') {
-        return Some(Ok((Bytes::copy_from_slice(raw.as_bytes()), "application/json")));
+        return Some(Ok((
+            Bytes::copy_from_slice(raw.as_bytes()),
+            "application/json",
+        )));
     }
     let text: String = match serde_json::from_str(raw) {
         Ok(text) => text,
-        Err(error) => return Some(Err(Problem::unprocessable(format!("payload is not a valid string: {error}")))),
+        Err(error) => {
+            return Some(Err(Problem::unprocessable(format!(
+                "payload is not a valid string: {error}"
+            ))));
+        }
     };
     let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
-    let content_type = if is_json { "application/json" } else { "text/plain; charset=utf-8" };
+    let content_type = if is_json {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     Some(Ok((Bytes::from(text), content_type)))
 }
 
@@ -136,24 +175,64 @@ mod tests {
         let call = parse(r#"{"appId":"backend","method":"savestate","httpMethod":"POST","payload":"{\"key\":\"mykey\",\"data\":\"123\"}"}"#).unwrap();
         assert_eq!(call.sidecar_path(), "/v1.0/invoke/backend/method/savestate");
         assert_eq!(call.verb, Method::POST);
-        assert_eq!(call.body, Some((Bytes::from(r#"{"key":"mykey","data":"123"}"#), "application/json")));
+        assert_eq!(
+            call.body,
+            Some((
+                Bytes::from(r#"{"key":"mykey","data":"123"}"#),
+                "application/json"
+            ))
+        );
     }
 
     #[test]
     fn payload_may_be_any_json_value_text_or_absent() {
         let call = parse(r#"{"appId":"backend","method":"savestate","payload":{"key":"k","data":{"name":"geert"}}}"#).unwrap();
-        assert_eq!(call.body, Some((Bytes::from(r#"{"key":"k","data":{"name":"geert"}}"#), "application/json")));
+        assert_eq!(
+            call.body,
+            Some((
+                Bytes::from(r#"{"key":"k","data":{"name":"geert"}}"#),
+                "application/json"
+            ))
+        );
         let call = parse(r#"{"appId":"backend","method":"echo","payload":"plain words"}"#).unwrap();
-        assert_eq!(call.body, Some((Bytes::from("plain words"), "text/plain; charset=utf-8")));
-        assert_eq!(parse(r#"{"appId":"backend","method":"state/k","httpMethod":"GET"}"#).unwrap().body, None);
-        assert_eq!(parse(r#"{"appId":"backend","method":"state/k","payload":null}"#).unwrap().body, None);
+        assert_eq!(
+            call.body,
+            Some((Bytes::from("plain words"), "text/plain; charset=utf-8"))
+        );
+        assert_eq!(
+            parse(r#"{"appId":"backend","method":"state/k","httpMethod":"GET"}"#)
+                .unwrap()
+                .body,
+            None
+        );
+        assert_eq!(
+            parse(r#"{"appId":"backend","method":"state/k","payload":null}"#)
+                .unwrap()
+                .body,
+            None
+        );
     }
 
     #[test]
     fn http_method_defaults_to_post_and_accepts_five_verbs_in_any_case() {
-        assert_eq!(parse(r#"{"appId":"a","method":"m"}"#).unwrap().verb, Method::POST);
-        for (verb, expected) in [("get", Method::GET), ("PUT", Method::PUT), ("Patch", Method::PATCH), ("DELETE", Method::DELETE)] {
-            assert_eq!(parse(&format!(r#"{{"appId":"a","method":"m","httpMethod":"{verb}"}}"#)).unwrap().verb, expected);
+        assert_eq!(
+            parse(r#"{"appId":"a","method":"m"}"#).unwrap().verb,
+            Method::POST
+        );
+        for (verb, expected) in [
+            ("get", Method::GET),
+            ("PUT", Method::PUT),
+            ("Patch", Method::PATCH),
+            ("DELETE", Method::DELETE),
+        ] {
+            assert_eq!(
+                parse(&format!(
+                    r#"{{"appId":"a","method":"m","httpMethod":"{verb}"}}"#
+                ))
+                .unwrap()
+                .verb,
+                expected
+            );
         }
         let problem = parse(r#"{"appId":"a","method":"m","httpMethod":"TRACE"}"#).unwrap_err();
         assert_eq!(problem.status, 422);
@@ -162,26 +241,49 @@ mod tests {
     #[test]
     fn methods_that_escape_their_path_are_400() {
         for method in [
-            "", "../admin", "state/../../v1.0/secrets", "./savestate", "state//k", "http://evil.example/x",
-            "//evil.example", "state%2F..%2Fadmin", "state/%2e%2e", "a\\b", "state/k#frag", "state/a b",
+            "",
+            "../admin",
+            "state/../../v1.0/secrets",
+            "./savestate",
+            "state//k",
+            "http://evil.example/x",
+            "//evil.example",
+            "state%2F..%2Fadmin",
+            "state/%2e%2e",
+            "a\\b",
+            "state/k#frag",
+            "state/a b",
         ] {
-            let problem = parse(&serde_json::json!({"appId": "backend", "method": method}).to_string()).unwrap_err();
+            let problem =
+                parse(&serde_json::json!({"appId": "backend", "method": method}).to_string())
+                    .unwrap_err();
             assert_eq!(problem.status, 400, "{method:?}");
-            assert!(problem.detail.contains(&format!("{method:?}")), "{method:?}: {}", problem.detail);
+            assert!(
+                problem.detail.contains(&format!("{method:?}")),
+                "{method:?}: {}",
+                problem.detail
+            );
         }
     }
 
     #[test]
     fn a_leading_slash_and_a_query_are_kept_apart() {
         let call = parse(r#"{"appId":"backend","method":"/state/k?consistency=strong"}"#).unwrap();
-        assert_eq!((call.method.as_str(), call.query.as_deref()), ("state/k", Some("consistency=strong")));
-        assert_eq!(call.sidecar_path(), "/v1.0/invoke/backend/method/state/k?consistency=strong");
+        assert_eq!(
+            (call.method.as_str(), call.query.as_deref()),
+            ("state/k", Some("consistency=strong"))
+        );
+        assert_eq!(
+            call.sidecar_path(),
+            "/v1.0/invoke/backend/method/state/k?consistency=strong"
+        );
     }
 
     #[test]
     fn app_ids_are_checked() {
         for app_id in ["", "-x", "a/b", "a b", "back end", &"a".repeat(129)] {
-            let problem = parse(&serde_json::json!({"appId": app_id, "method": "m"}).to_string()).unwrap_err();
+            let problem = parse(&serde_json::json!({"appId": app_id, "method": "m"}).to_string())
+                .unwrap_err();
             assert_eq!(problem.status, 400, "{app_id:?}");
         }
         assert!(parse(r#"{"appId":"backend.prod","method":"m"}"#).is_ok());

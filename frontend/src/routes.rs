@@ -14,7 +14,7 @@ use service_kit::json::JsonBody;
 use service_kit::{Problem, SidecarClient};
 
 use crate::allowlist::Allowlist;
-use crate::invocation::{InvokeRequest, Invocation};
+use crate::invocation::{Invocation, InvokeRequest};
 
 #[derive(Clone)]
 pub struct CallState {
@@ -35,21 +35,34 @@ async fn call(
     JsonBody(request): JsonBody<InvokeRequest>,
 ) -> Result<Response, Problem> {
     let invocation = Invocation::parse(request)?;
-    if !state.allowlist.permits(&invocation.app_id, &invocation.method) {
+    if !state
+        .allowlist
+        .permits(&invocation.app_id, &invocation.method)
+    {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
-            format!("calling {} is not allowed: it is not on this frontend's allowlist", invocation.target()),
+            format!(
+                "calling {} is not allowed: it is not on this frontend's allowlist",
+                invocation.target()
+            ),
         ));
     }
 
-    let mut request = state.sidecar.request(invocation.verb.clone(), &invocation.sidecar_path());
+    let mut request = state
+        .sidecar
+        .request(invocation.verb.clone(), &invocation.sidecar_path());
     if let Some(if_match) = headers.get(header::IF_MATCH) {
         request = request.header(header::IF_MATCH, if_match);
     }
     if let Some((body, content_type)) = &invocation.body {
-        request = request.header(header::CONTENT_TYPE, *content_type).body(body.clone());
+        request = request
+            .header(header::CONTENT_TYPE, *content_type)
+            .body(body.clone());
     }
-    let answer = request.send().await.map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
+    let answer = request
+        .send()
+        .await
+        .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
 
     let status = answer.status();
     let mut response = Response::builder().status(status);
@@ -58,22 +71,40 @@ async fn call(
             response = response.header(name, value);
         }
     }
-    let body = answer.bytes().await.map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
     if let Some(problem) = dapr_error(status, &body, &invocation) {
         return Err(problem);
     }
-    response.body(Body::from(body)).map_err(|_| Problem::new(StatusCode::BAD_GATEWAY, "the target's answer could not be passed on"))
+    response.body(Body::from(body)).map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "the target's answer could not be passed on",
+        )
+    })
 }
 
-fn transport_problem(error: &reqwest::Error, invocation: &Invocation, sidecar: &SidecarClient) -> Problem {
+fn transport_problem(
+    error: &reqwest::Error,
+    invocation: &Invocation,
+    sidecar: &SidecarClient,
+) -> Problem {
     let target = invocation.target();
     tracing::warn!(%target, %error, "invocation through the sidecar failed");
     if error.is_timeout() {
-        Problem::new(StatusCode::GATEWAY_TIMEOUT, format!("the Dapr sidecar did not answer in time while invoking {target}"))
+        Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the Dapr sidecar did not answer in time while invoking {target}"),
+        )
     } else {
         Problem::new(
             StatusCode::BAD_GATEWAY,
-            format!("the Dapr sidecar at {} could not be reached while invoking {target}", sidecar.base_url()),
+            format!(
+                "the Dapr sidecar at {} could not be reached while invoking {target}",
+                sidecar.base_url()
+            ),
         )
     }
     .with("target", target)
@@ -93,13 +124,24 @@ fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Optio
     if !(status.is_client_error() || status.is_server_error()) {
         return None;
     }
-    let error: DaprError = serde_json::from_slice(body).ok().filter(|e: &DaprError| e.code.starts_with("ERR_"))?;
+    let error: DaprError = serde_json::from_slice(body)
+        .ok()
+        .filter(|e: &DaprError| e.code.starts_with("ERR_"))?;
     let target = invocation.target();
     tracing::warn!(%target, %status, code = %error.code, message = %error.message, "Dapr could not invoke the target");
     let problem = if status == StatusCode::FORBIDDEN {
-        Problem::new(StatusCode::FORBIDDEN, format!("Dapr access control of app '{}' denied {} {}", invocation.app_id, invocation.verb, invocation.method))
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Dapr access control of app '{}' denied {} {}",
+                invocation.app_id, invocation.verb, invocation.method
+            ),
+        )
     } else {
-        Problem::new(StatusCode::BAD_GATEWAY, format!("Dapr could not invoke {target}: the app or its sidecar is not answering"))
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!("Dapr could not invoke {target}: the app or its sidecar is not answering"),
+        )
     };
     Some(problem.with("target", target).with("errorCode", error.code))
 }

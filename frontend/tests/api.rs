@@ -28,21 +28,39 @@ struct Answer {
 async fn spawn_app() -> TestApp {
     let sidecar = MockServer::start().await;
     let client = SidecarClient::new(sidecar.uri(), None, Duration::from_millis(500)).unwrap();
-    let router = app(CallState { sidecar: client, allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()) }, None);
+    let router = app(
+        CallState {
+            sidecar: client,
+            allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
+        },
+        None,
+    );
     TestApp { sidecar, router }
 }
 
 async fn answer_of(response: axum::response::Response) -> Answer {
     let status = response.status();
-    let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, content_type, body }
+    Answer {
+        status,
+        content_type,
+        body,
+    }
 }
 
 impl TestApp {
     async fn call(&self, body: Value) -> Answer {
-        let request = Request::post("/call").header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string()));
+        let request = Request::post("/call")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()));
         answer_of(self.router.clone().oneshot(request.unwrap()).await.unwrap()).await
     }
 }
@@ -50,7 +68,11 @@ impl TestApp {
 fn assert_problem(answer: &Answer, status: StatusCode, detail: &str) {
     assert_eq!(answer.status, status, "{:?}", answer.body);
     assert_eq!(answer.content_type, "application/problem+json");
-    assert!(answer.body["detail"].as_str().unwrap().contains(detail), "{:?}", answer.body);
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains(detail),
+        "{:?}",
+        answer.body
+    );
 }
 
 #[tokio::test]
@@ -60,7 +82,11 @@ async fn forwards_over_http_invocation_and_returns_the_targets_answer_unchanged(
         .and(path("/v1.0/invoke/backend/method/savestate"))
         .and(has_header("content-type", "application/json"))
         .and(body_string(r#"{"key":"mykey","data":"123"}"#))
-        .respond_with(ResponseTemplate::new(200).insert_header("ETag", "\"1\"").set_body_json(json!({"key": "mykey", "etag": "1"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("ETag", "\"1\"")
+                .set_body_json(json!({"key": "mykey", "etag": "1"})),
+        )
         .expect(1)
         .mount(&app.sidecar)
         .await;
@@ -73,20 +99,36 @@ async fn forwards_over_http_invocation_and_returns_the_targets_answer_unchanged(
     // The target's own errors pass through as they are.
     Mock::given(method("GET"))
         .and(path("/v1.0/invoke/backend/method/state/missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_raw(r#"{"status":404,"detail":"no value"}"#, "application/problem+json"))
+        .respond_with(ResponseTemplate::new(404).set_body_raw(
+            r#"{"status":404,"detail":"no value"}"#,
+            "application/problem+json",
+        ))
         .mount(&app.sidecar)
         .await;
-    let answer = app.call(json!({"appId": "backend", "method": "state/missing", "httpMethod": "GET"})).await;
-    assert_eq!((answer.status, answer.content_type.as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+    let answer = app
+        .call(json!({"appId": "backend", "method": "state/missing", "httpMethod": "GET"}))
+        .await;
+    assert_eq!(
+        (answer.status, answer.content_type.as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
     assert_eq!(answer.body["detail"], "no value");
 }
 
 #[tokio::test]
 async fn only_allowlisted_targets_are_invoked() {
     let app = spawn_app().await;
-    for (app_id, method) in [("backend", "admin"), ("payments", "charge"), ("frontend", "call")] {
+    for (app_id, method) in [
+        ("backend", "admin"),
+        ("payments", "charge"),
+        ("frontend", "call"),
+    ] {
         let answer = app.call(json!({"appId": app_id, "method": method})).await;
-        assert_problem(&answer, StatusCode::FORBIDDEN, "not on this frontend's allowlist");
+        assert_problem(
+            &answer,
+            StatusCode::FORBIDDEN,
+            "not on this frontend's allowlist",
+        );
     }
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
@@ -94,11 +136,25 @@ async fn only_allowlisted_targets_are_invoked() {
 #[tokio::test]
 async fn bad_input_gets_a_specific_status_and_problem() {
     let app = spawn_app().await;
-    assert_problem(&app.call(json!({"appId": "backend", "method": "../v1.0/secrets"})).await, StatusCode::BAD_REQUEST, "segments");
-    assert_problem(&app.call(json!({"method": "savestate"})).await, StatusCode::UNPROCESSABLE_ENTITY, "missing field `appId`");
-    assert_problem(&app.call(json!({"appId": 1, "method": "savestate"})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid type");
     assert_problem(
-        &app.call(json!({"appId": "backend", "method": "savestate", "httpMethod": "HEAD"})).await,
+        &app.call(json!({"appId": "backend", "method": "../v1.0/secrets"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "segments",
+    );
+    assert_problem(
+        &app.call(json!({"method": "savestate"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing field `appId`",
+    );
+    assert_problem(
+        &app.call(json!({"appId": 1, "method": "savestate"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid type",
+    );
+    assert_problem(
+        &app.call(json!({"appId": "backend", "method": "savestate", "httpMethod": "HEAD"}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "httpMethod",
     );
@@ -109,10 +165,14 @@ async fn bad_input_gets_a_specific_status_and_problem() {
 async fn dapr_failures_become_problems_that_name_the_target() {
     let app = spawn_app().await;
     Mock::given(path("/v1.0/invoke/backend/method/savestate"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "connection refused"})))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "connection refused"}),
+        ))
         .mount(&app.sidecar)
         .await;
-    let answer = app.call(json!({"appId": "backend", "method": "savestate", "payload": {}})).await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
+        .await;
     assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
     assert_eq!(answer.body["errorCode"], "ERR_DIRECT_INVOKE");
 
@@ -120,7 +180,9 @@ async fn dapr_failures_become_problems_that_name_the_target() {
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "access control policy has denied access"})))
         .mount(&app.sidecar)
         .await;
-    let answer = app.call(json!({"appId": "backend", "method": "state/k", "httpMethod": "GET"})).await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "state/k", "httpMethod": "GET"}))
+        .await;
     assert_problem(&answer, StatusCode::FORBIDDEN, "access control");
 }
 
@@ -131,17 +193,40 @@ async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
         .mount(&app.sidecar)
         .await;
-    let answer = app.call(json!({"appId": "backend", "method": "savestate", "payload": {}})).await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
+        .await;
     assert_problem(&answer, StatusCode::GATEWAY_TIMEOUT, "backend/savestate");
 
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let nobody = SidecarClient::new(format!("http://127.0.0.1:{closed_port}"), None, Duration::from_secs(1)).unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = SidecarClient::new(
+        format!("http://127.0.0.1:{closed_port}"),
+        None,
+        Duration::from_secs(1),
+    )
+    .unwrap();
     let router = app_with(nobody);
-    let request = Request::post("/call").body(Body::from(r#"{"appId":"backend","method":"savestate"}"#)).unwrap();
+    let request = Request::post("/call")
+        .body(Body::from(r#"{"appId":"backend","method":"savestate"}"#))
+        .unwrap();
     let answer = answer_of(router.oneshot(request).await.unwrap()).await;
-    assert_problem(&answer, StatusCode::BAD_GATEWAY, "could not be reached while invoking backend/savestate");
+    assert_problem(
+        &answer,
+        StatusCode::BAD_GATEWAY,
+        "could not be reached while invoking backend/savestate",
+    );
 }
 
 fn app_with(sidecar: SidecarClient) -> axum::Router {
-    app(CallState { sidecar, allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()) }, None)
+    app(
+        CallState {
+            sidecar,
+            allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
+        },
+        None,
+    )
 }

@@ -13,7 +13,11 @@ use crate::settings::Secret;
 pub const HEADER: &str = "dapr-api-token";
 
 /// Middleware: `axum::middleware::from_fn_with_state(token, require_app_token)`.
-pub async fn require_app_token(State(expected): State<Secret>, request: Request, next: Next) -> Response {
+pub async fn require_app_token(
+    State(expected): State<Secret>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request.headers().get(HEADER).map(|value| value.as_bytes());
     match presented {
         Some(presented) if constant_time_eq(presented, expected.expose().as_bytes()) => next.run(request).await,
@@ -40,9 +44,12 @@ mod tests {
     use tower::ServiceExt;
 
     fn app() -> Router {
-        Router::new()
-            .route("/", get(|| async { "hello" }))
-            .layer(axum::middleware::from_fn_with_state(Secret::from("right".to_owned()), require_app_token))
+        Router::new().route("/", get(|| async { "hello" })).layer(
+            axum::middleware::from_fn_with_state(
+                Secret::from("right".to_owned()),
+                require_app_token,
+            ),
+        )
     }
 
     async fn status_with(token: Option<&str>) -> StatusCode {
@@ -50,7 +57,11 @@ mod tests {
         if let Some(token) = token {
             request = request.header(HEADER, token);
         }
-        app().oneshot(request.body(Body::empty()).unwrap()).await.unwrap().status()
+        app()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
     }
 
     #[tokio::test]

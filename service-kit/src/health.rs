@@ -26,7 +26,11 @@ async fn ready(State(sidecar): State<SidecarClient>) -> Response {
     if sidecar.is_ready().await {
         axum::Json(json!({"status": "ready"})).into_response()
     } else {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the Dapr sidecar is not answering").into_response()
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the Dapr sidecar is not answering",
+        )
+        .into_response()
     }
 }
 
@@ -49,12 +53,21 @@ mod tests {
     async fn ready_only_while_the_sidecar_answers() {
         let sidecar = MockServer::start().await;
         let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
-        Mock::given(path("/v1.0/healthz/outbound")).respond_with(ResponseTemplate::new(204)).mount(&sidecar).await;
+        Mock::given(path("/v1.0/healthz/outbound"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&sidecar)
+            .await;
         assert_eq!(readyz(client.clone()).await, StatusCode::OK);
 
         sidecar.reset().await;
-        Mock::given(path("/v1.0/healthz/outbound")).respond_with(ResponseTemplate::new(500)).mount(&sidecar).await;
-        assert_eq!(readyz(client.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+        Mock::given(path("/v1.0/healthz/outbound"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&sidecar)
+            .await;
+        assert_eq!(
+            readyz(client.clone()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
 
         drop(sidecar);
         assert_eq!(readyz(client).await, StatusCode::SERVICE_UNAVAILABLE);

@@ -32,9 +32,13 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         check_content_type(req.headers().get(header::CONTENT_TYPE))?;
-        let bytes = Bytes::from_request(req, state).await.map_err(body_problem)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_problem)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Problem::bad_request("the request body is empty; expected a JSON object"));
+            return Err(Problem::bad_request(
+                "the request body is empty; expected a JSON object",
+            ));
         }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
@@ -72,16 +76,20 @@ fn body_problem(rejection: BytesRejection) -> Problem {
             format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
         )
     } else {
-        Problem::bad_request(format!("could not read the request body: {}", rejection.body_text()))
+        Problem::bad_request(format!(
+            "could not read the request body: {}",
+            rejection.body_text()
+        ))
     }
 }
 
 fn json_problem(rejection: JsonRejection) -> Problem {
     match rejection {
         JsonRejection::JsonDataError(error) => Problem::unprocessable(source_text(&error)),
-        JsonRejection::JsonSyntaxError(error) => {
-            Problem::bad_request(format!("the request body is not valid JSON: {}", source_text(&error)))
-        }
+        JsonRejection::JsonSyntaxError(error) => Problem::bad_request(format!(
+            "the request body is not valid JSON: {}",
+            source_text(&error)
+        )),
         other => Problem::new(other.status(), other.body_text()),
     }
 }
@@ -119,20 +127,36 @@ mod tests {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     }
 
-    async fn send(content_type: Option<&str>, body: impl Into<Body>) -> (StatusCode, Option<Value>) {
+    async fn send(
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Option<Value>) {
         let mut request = Request::post("/");
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
-        let response = app().oneshot(request.body(body.into()).unwrap()).await.unwrap();
+        let response = app()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
-        let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == PROBLEM);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, is_problem.then(|| serde_json::from_slice(&bytes).unwrap()))
+        let is_problem = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v == PROBLEM);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            is_problem.then(|| serde_json::from_slice(&bytes).unwrap()),
+        )
     }
 
     fn detail(problem: &Option<Value>) -> &str {
-        problem.as_ref().expect("a problem body")["detail"].as_str().unwrap()
+        problem.as_ref().expect("a problem body")["detail"]
+            .as_str()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -144,7 +168,11 @@ mod tests {
             Some("application/x-www-form-urlencoded"),
             None,
         ] {
-            assert_eq!(send(content_type, r#"{"name":"geert"}"#).await.0, StatusCode::OK, "{content_type:?}");
+            assert_eq!(
+                send(content_type, r#"{"name":"geert"}"#).await.0,
+                StatusCode::OK,
+                "{content_type:?}"
+            );
         }
     }
 
@@ -173,11 +201,17 @@ mod tests {
     async fn missing_or_wrongly_typed_fields_are_422_and_named() {
         let (status, problem) = send(Some("application/json"), r#"{"nom":"geert"}"#).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(detail(&problem).contains("missing field `name`"), "{problem:?}");
+        assert!(
+            detail(&problem).contains("missing field `name`"),
+            "{problem:?}"
+        );
 
         let (status, problem) = send(Some("application/json"), r#"{"name":42}"#).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(detail(&problem).contains("invalid type: integer `42`"), "{problem:?}");
+        assert!(
+            detail(&problem).contains("invalid type: integer `42`"),
+            "{problem:?}"
+        );
     }
 
     #[tokio::test]

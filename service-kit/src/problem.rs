@@ -17,7 +17,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), extensions: Map::new() }
+        Self {
+            status,
+            detail: detail.into(),
+            extensions: Map::new(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -86,10 +90,14 @@ mod tests {
 
     #[tokio::test]
     async fn serves_problem_json_with_status_title_and_detail() {
-        let response = Problem::new(StatusCode::CONFLICT, "the key changed").with("key", "k").into_response();
+        let response = Problem::new(StatusCode::CONFLICT, "the key changed")
+            .with("key", "k")
+            .into_response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let body: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             body,

@@ -2,6 +2,8 @@
 //! the sidecar and drains in-flight requests on shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,14 +16,89 @@ use tokio::sync::oneshot;
 use crate::app_token::require_app_token;
 use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
-use crate::settings::Secret;
+use crate::settings::{Secret, ServiceSettings};
 use crate::sidecar::SidecarNotReady;
 use crate::{SidecarClient, health, telemetry};
+
+/// A service, bound and ready to serve: binding comes first, so port 0 works and the address
+/// is known before serving starts.
+pub struct Application {
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    sidecar: SidecarClient,
+    sidecar_wait: Duration,
+}
+
+impl Application {
+    /// Binds, makes the sidecar client, and asks `make_router` for the service's router.
+    pub async fn build(
+        name: &'static str,
+        settings: &ServiceSettings,
+        make_router: impl FnOnce(SidecarClient) -> Router,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_address()).await?;
+        let sidecar = SidecarClient::from_settings(settings).map_err(std::io::Error::other)?;
+        let router = make_router(sidecar.clone());
+        Ok(Self {
+            name,
+            listener,
+            router,
+            sidecar,
+            sidecar_wait: settings.sidecar_wait(),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        tracing::info!(service = self.name, address = %self.address(), sidecar = self.sidecar.base_url(), "listening");
+        serve(
+            self.listener,
+            self.router,
+            self.sidecar,
+            self.sidecar_wait,
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// The body of each service's `main`, after settings and logging: build, serve until Ctrl-C
+/// or SIGTERM, and turn a failure into a log line and a failing exit code.
+pub async fn run(built: impl Future<Output = std::io::Result<Application>>) -> ExitCode {
+    let application = match built.await {
+        Ok(application) => application,
+        Err(error) => {
+            tracing::error!(%error, "could not start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = application.name;
+    match application.run_until_stopped(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(service = name, %error, "stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Wraps a service's API routes with what every service has: the app-token check (when
 /// enforced) on the API, the health routes (which skip it), problem bodies for unknown routes
 /// and methods, the body size limit and the per-request log line.
-pub fn with_common_routes(api: Router, sidecar: &SidecarClient, app_token: Option<Secret>) -> Router {
+pub fn with_common_routes(
+    api: Router,
+    sidecar: &SidecarClient,
+    app_token: Option<Secret>,
+) -> Router {
     let api = api.method_not_allowed_fallback(method_not_allowed);
     let api = match app_token {
         Some(token) => api.layer(from_fn_with_state(token, require_app_token)),
@@ -66,7 +143,10 @@ pub async fn serve(
     };
 
     let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
-    axum::serve(listener, router).with_graceful_shutdown(stop).await.map_err(ServeError::Io)?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(ServeError::Io)?;
     match failure_rx.try_recv() {
         Ok(error) => Err(ServeError::SidecarNotReady(error)),
         Err(_) => Ok(()),
@@ -112,35 +192,62 @@ mod tests {
     use tower::ServiceExt;
 
     fn app(token: Option<&str>) -> Router {
-        let sidecar = SidecarClient::new("http://127.0.0.1:9".into(), None, Duration::from_secs(1)).unwrap();
+        let sidecar =
+            SidecarClient::new("http://127.0.0.1:9".into(), None, Duration::from_secs(1)).unwrap();
         let api = Router::new().route("/thing", post(|| async { "made" }));
         with_common_routes(api, &sidecar, token.map(|t| Secret::from(t.to_owned())))
     }
 
     async fn call(app: Router, method: &str, path: &str) -> (StatusCode, String, String) {
-        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
         let response = app.oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
     }
 
     #[tokio::test]
     async fn unknown_routes_and_methods_get_problem_bodies() {
         let (status, content_type, body) = call(app(None), "GET", "/nope").await;
-        assert_eq!((status, content_type.as_str()), (StatusCode::NOT_FOUND, crate::problem::CONTENT_TYPE));
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::NOT_FOUND, crate::problem::CONTENT_TYPE)
+        );
         assert!(body.contains("there is no endpoint at /nope"));
 
         let (status, content_type, body) = call(app(None), "GET", "/thing").await;
-        assert_eq!((status, content_type.as_str()), (StatusCode::METHOD_NOT_ALLOWED, crate::problem::CONTENT_TYPE));
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, crate::problem::CONTENT_TYPE)
+        );
         assert!(body.contains("GET is not allowed on /thing"));
     }
 
     #[tokio::test]
     async fn the_app_token_guards_the_api_but_not_the_liveness_probe() {
-        assert_eq!(call(app(Some("t")), "POST", "/thing").await.0, StatusCode::UNAUTHORIZED);
-        assert_eq!(call(app(Some("t")), "GET", "/healthz").await.0, StatusCode::OK);
+        assert_eq!(
+            call(app(Some("t")), "POST", "/thing").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(app(Some("t")), "GET", "/healthz").await.0,
+            StatusCode::OK
+        );
         assert_eq!(call(app(None), "POST", "/thing").await.0, StatusCode::OK);
     }
 }

@@ -69,7 +69,9 @@ impl ServiceSettings {
 
     /// The app token to check on incoming requests, if it is to be checked.
     pub fn enforced_app_token(&self) -> Option<&Secret> {
-        self.app_api_token.as_ref().filter(|_| self.require_app_api_token)
+        self.app_api_token
+            .as_ref()
+            .filter(|_| self.require_app_api_token)
     }
 }
 
@@ -116,9 +118,18 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let config = Config::parse_from(["app", "--dapr-api-token", "hunter2", "--app-api-token", "swordfish"]);
+        let config = Config::parse_from([
+            "app",
+            "--dapr-api-token",
+            "hunter2",
+            "--app-api-token",
+            "swordfish",
+        ]);
         let printed = format!("{:?}", config.service);
-        assert!(!printed.contains("hunter2") && !printed.contains("swordfish"), "{printed}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("swordfish"),
+            "{printed}"
+        );
         assert_eq!(config.service.dapr_api_token.unwrap().expose(), "hunter2");
     }
 
@@ -126,7 +137,13 @@ mod tests {
     fn the_app_token_is_enforced_unless_turned_off() {
         let enforced = Config::parse_from(["app", "--app-api-token", "t"]);
         assert!(enforced.service.enforced_app_token().is_some());
-        let off = Config::parse_from(["app", "--app-api-token", "t", "--require-app-api-token", "false"]);
+        let off = Config::parse_from([
+            "app",
+            "--app-api-token",
+            "t",
+            "--require-app-api-token",
+            "false",
+        ]);
         assert!(off.service.enforced_app_token().is_none());
     }
 }

@@ -15,7 +15,11 @@ pub struct SidecarClient {
 }
 
 impl SidecarClient {
-    pub fn new(base_url: String, api_token: Option<Secret>, timeout: Duration) -> reqwest::Result<Self> {
+    pub fn new(
+        base_url: String,
+        api_token: Option<Secret>,
+        timeout: Duration,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             // The sidecar is on loopback: never send its traffic (or its token) to a proxy.
             .no_proxy()
@@ -23,11 +27,19 @@ impl SidecarClient {
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http, base_url, api_token })
+        Ok(Self {
+            http,
+            base_url,
+            api_token,
+        })
     }
 
     pub fn from_settings(settings: &ServiceSettings) -> reqwest::Result<Self> {
-        Self::new(settings.sidecar_url(), settings.dapr_api_token.clone(), settings.sidecar_timeout())
+        Self::new(
+            settings.sidecar_url(),
+            settings.dapr_api_token.clone(),
+            settings.sidecar_timeout(),
+        )
     }
 
     pub fn base_url(&self) -> &str {
@@ -36,7 +48,9 @@ impl SidecarClient {
 
     /// A request to `path` (which starts with `/v1.0/...`) on the sidecar.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base_url));
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
         match &self.api_token {
             Some(token) => request.header("dapr-api-token", token.expose()),
             None => request,
@@ -47,7 +61,12 @@ impl SidecarClient {
     /// `/v1.0/healthz/outbound` answers 204 once its components are loaded; unlike
     /// `/v1.0/healthz` it does not wait for the app, so the app can ask it while starting.
     pub async fn is_ready(&self) -> bool {
-        match self.request(Method::GET, "/v1.0/healthz/outbound").timeout(Duration::from_secs(2)).send().await {
+        match self
+            .request(Method::GET, "/v1.0/healthz/outbound")
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
             Ok(response) => response.status().is_success(),
             Err(_) => false,
         }
@@ -62,7 +81,10 @@ impl SidecarClient {
                 return Ok(());
             }
             if tokio::time::Instant::now() + interval > deadline {
-                return Err(SidecarNotReady { url: self.base_url.clone(), waited: wait });
+                return Err(SidecarNotReady {
+                    url: self.base_url.clone(),
+                    waited: wait,
+                });
             }
             tokio::time::sleep(interval).await;
             interval = (interval * 2).min(Duration::from_secs(1));
@@ -93,15 +115,32 @@ mod tests {
             .expect(1)
             .mount(&sidecar)
             .await;
-        let client = SidecarClient::new(sidecar.uri(), Some(Secret::from("s3cret".to_owned())), Duration::from_secs(1)).unwrap();
+        let client = SidecarClient::new(
+            sidecar.uri(),
+            Some(Secret::from("s3cret".to_owned())),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert!(client.is_ready().await);
     }
 
     #[tokio::test]
     async fn waiting_for_an_absent_sidecar_gives_up_after_the_bound() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let client = SidecarClient::new(format!("http://127.0.0.1:{port}"), None, Duration::from_secs(1)).unwrap();
-        let error = client.wait_until_ready(Duration::from_millis(300)).await.unwrap_err();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = SidecarClient::new(
+            format!("http://127.0.0.1:{port}"),
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let error = client
+            .wait_until_ready(Duration::from_millis(300))
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("did not become ready"));
     }
 }

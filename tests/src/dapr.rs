@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
 }
 
 /// The folder holding `daprd` and `sentry` of the pinned version: `$DAPR_BIN_DIR` if set, else
@@ -34,7 +36,12 @@ pub fn app_bin_dir() -> PathBuf {
         .take(2)
         .find(|dir| dir.join("frontend").is_file() && dir.join("backend").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| panic!("no frontend and backend binaries next to {}: run `cargo build --bins` first", exe.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no frontend and backend binaries next to {}: run `cargo build --bins` first",
+                exe.display()
+            )
+        })
 }
 
 /// A fresh random token (API tokens for the local run and the tests).
@@ -46,5 +53,8 @@ pub fn random_token() -> String {
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; it is free again once this returns).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }

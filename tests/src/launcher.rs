@@ -24,7 +24,10 @@ pub struct TopologyOptions {
 
 impl Default for TopologyOptions {
     fn default() -> Self {
-        Self { workdir: None, frontend_port: 0 }
+        Self {
+            workdir: None,
+            frontend_port: 0,
+        }
     }
 }
 
@@ -50,20 +53,40 @@ impl Topology {
         let (temp, workdir) = match options.workdir {
             Some(dir) => (None, dir),
             None => {
-                let temp = tempfile::Builder::new().prefix("dapr-pair-").tempdir().map_err(|e| e.to_string())?;
+                let temp = tempfile::Builder::new()
+                    .prefix("dapr-pair-")
+                    .tempdir()
+                    .map_err(|e| e.to_string())?;
                 let path = temp.path().to_path_buf();
                 (Some(temp), path)
             }
         };
-        std::fs::create_dir_all(&workdir).map_err(|e| format!("creating {}: {e}", workdir.display()))?;
+        std::fs::create_dir_all(&workdir)
+            .map_err(|e| format!("creating {}: {e}", workdir.display()))?;
         let log_dir = workdir.join("logs");
         let (sentry, sentry_address, trust_anchors) = start_sentry(&workdir, &log_dir).await?;
-        let context = Arc::new(RunContext { workdir: workdir.clone(), log_dir, sentry_address, trust_anchors });
+        let context = Arc::new(RunContext {
+            workdir: workdir.clone(),
+            log_dir,
+            sentry_address,
+            trust_anchors,
+        });
 
-        let frontend_port = if options.frontend_port == 0 { free_port() } else { options.frontend_port };
+        let frontend_port = if options.frontend_port == 0 {
+            free_port()
+        } else {
+            options.frontend_port
+        };
         let backend = Service::new("backend", free_port(), true, context.clone());
         let frontend = Service::new("frontend", frontend_port, false, context.clone());
-        let mut topology = Self { workdir, backend, frontend, sentry, context, _temp: temp };
+        let mut topology = Self {
+            workdir,
+            backend,
+            frontend,
+            sentry,
+            context,
+            _temp: temp,
+        };
         match topology.start_services().await {
             Ok(()) => Ok(topology),
             Err(error) => Err(format!("{error}\n{}", topology.log_tails(30))),
@@ -76,7 +99,8 @@ impl Topology {
         self.backend.start_sidecar().await?;
         self.frontend.start_app().await?;
         self.frontend.start_sidecar().await?;
-        let (backend, frontend) = tokio::join!(self.backend.wait_ready(), self.frontend.wait_ready());
+        let (backend, frontend) =
+            tokio::join!(self.backend.wait_ready(), self.frontend.wait_ready());
         backend.and(frontend)
     }
 
@@ -96,11 +120,22 @@ impl Topology {
     /// The end of every process's log, for a failure message.
     pub fn log_tails(&self, lines: usize) -> String {
         let mut out = String::new();
-        for process in [Some(&self.sentry), self.backend.app.as_ref(), self.backend.sidecar.as_ref(), self.frontend.app.as_ref(), self.frontend.sidecar.as_ref()]
-            .into_iter()
-            .flatten()
+        for process in [
+            Some(&self.sentry),
+            self.backend.app.as_ref(),
+            self.backend.sidecar.as_ref(),
+            self.frontend.app.as_ref(),
+            self.frontend.sidecar.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
-            out.push_str(&format!("----- {} ({})\n{}\n", process.name, process.log.display(), process.log_tail(lines)));
+            out.push_str(&format!(
+                "----- {} ({})\n{}\n",
+                process.name,
+                process.log.display(),
+                process.log_tail(lines)
+            ));
         }
         out
     }
@@ -112,24 +147,52 @@ impl Topology {
     }
 }
 
-async fn start_sentry(workdir: &Path, log_dir: &Path) -> Result<(ManagedProcess, String, String), String> {
+async fn start_sentry(
+    workdir: &Path,
+    log_dir: &Path,
+) -> Result<(ManagedProcess, String, String), String> {
     let credentials = workdir.join("sentry");
-    std::fs::create_dir_all(&credentials).map_err(|e| format!("creating {}: {e}", credentials.display()))?;
+    std::fs::create_dir_all(&credentials)
+        .map_err(|e| format!("creating {}: {e}", credentials.display()))?;
     let port = free_port();
     let healthz_port = free_port();
     let mut command = Command::new(bin_dir().join("sentry"));
     command
         .args(["--issuer-credentials", &credentials.to_string_lossy()])
-        .args(["--config", &repo_root().join("dapr-config/daprsystem.yaml").to_string_lossy()])
-        .args(["--trust-domain", "localhost", "--listen-address", "127.0.0.1", "--healthz-listen-address", "127.0.0.1"])
-        .args(["--port", &port.to_string(), "--healthz-port", &healthz_port.to_string()])
+        .args([
+            "--config",
+            &repo_root()
+                .join("dapr-config/daprsystem.yaml")
+                .to_string_lossy(),
+        ])
+        .args([
+            "--trust-domain",
+            "localhost",
+            "--listen-address",
+            "127.0.0.1",
+            "--healthz-listen-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--healthz-port",
+            &healthz_port.to_string(),
+        ])
         .args(["--metrics-port", &free_port().to_string()])
         .current_dir(workdir);
-    let mut sentry = ManagedProcess::spawn("sentry", command, log_dir).map_err(|e| format!("starting sentry: {e}"))?;
+    let mut sentry = ManagedProcess::spawn("sentry", command, log_dir)
+        .map_err(|e| format!("starting sentry: {e}"))?;
     let ca = credentials.join("ca.crt");
     let url = format!("http://127.0.0.1:{healthz_port}/healthz");
-    wait_until("sentry", || async { ca.is_file() && get_status(&url).await == Some(200) }, &mut sentry).await?;
-    let trust_anchors = std::fs::read_to_string(&ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+    wait_until(
+        "sentry",
+        || async { ca.is_file() && get_status(&url).await == Some(200) },
+        &mut sentry,
+    )
+    .await?;
+    let trust_anchors =
+        std::fs::read_to_string(&ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
     Ok((sentry, format!("127.0.0.1:{port}"), trust_anchors))
 }
 
@@ -152,7 +215,12 @@ pub struct Service {
 }
 
 impl Service {
-    fn new(app_id: &str, app_port: u16, only_through_sidecar: bool, context: Arc<RunContext>) -> Self {
+    fn new(
+        app_id: &str,
+        app_port: u16,
+        only_through_sidecar: bool,
+        context: Arc<RunContext>,
+    ) -> Self {
         Self {
             app_id: app_id.to_owned(),
             app_port,
@@ -194,7 +262,8 @@ impl Service {
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
         }
-        let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir).map_err(|e| format!("starting {}: {e}", self.app_id))?;
+        let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir)
+            .map_err(|e| format!("starting {}: {e}", self.app_id))?;
         self.app = Some(process);
         Ok(())
     }
@@ -208,12 +277,30 @@ impl Service {
         };
         let mut command = Command::new(bin_dir().join("daprd"));
         command
-            .args(["--app-id", &self.app_id, "--mode", "standalone", "--log-level", "info"])
-            .args(["--resources-path", &root.join("components/local").to_string_lossy()])
+            .args([
+                "--app-id",
+                &self.app_id,
+                "--mode",
+                "standalone",
+                "--log-level",
+                "info",
+            ])
+            .args([
+                "--resources-path",
+                &root.join("components/local").to_string_lossy(),
+            ])
             .args(["--config", &root.join(config).to_string_lossy()])
-            .args(["--dapr-listen-addresses", "127.0.0.1", "--dapr-http-port", &self.dapr_http_port.to_string()])
+            .args([
+                "--dapr-listen-addresses",
+                "127.0.0.1",
+                "--dapr-http-port",
+                &self.dapr_http_port.to_string(),
+            ])
             .args(["--dapr-grpc-port", &self.dapr_grpc_port.to_string()])
-            .args(["--dapr-internal-grpc-port", &self.dapr_internal_grpc_port.to_string()])
+            .args([
+                "--dapr-internal-grpc-port",
+                &self.dapr_internal_grpc_port.to_string(),
+            ])
             .args(["--metrics-port", &self.dapr_metrics_port.to_string()])
             .args(["--enable-mtls", "--sentry-address", &context.sentry_address])
             .args(["--dapr-graceful-shutdown-seconds", "2"])
@@ -224,13 +311,21 @@ impl Service {
             .env_remove("APP_API_TOKEN")
             .current_dir(&context.workdir);
         if self.app_port != 0 {
-            command.args(["--app-port", &self.app_port.to_string(), "--app-protocol", "http", "--app-channel-address", "127.0.0.1"]);
+            command.args([
+                "--app-port",
+                &self.app_port.to_string(),
+                "--app-protocol",
+                "http",
+                "--app-channel-address",
+                "127.0.0.1",
+            ]);
         }
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
         }
         let name = format!("{}-daprd", self.app_id);
-        let process = ManagedProcess::spawn(&name, command, &context.log_dir).map_err(|e| format!("starting {name}: {e}"))?;
+        let process = ManagedProcess::spawn(&name, command, &context.log_dir)
+            .map_err(|e| format!("starting {name}: {e}"))?;
         self.sidecar = Some(process);
         Ok(())
     }
@@ -240,19 +335,29 @@ impl Service {
     pub async fn wait_ready(&mut self) -> Result<(), String> {
         let sidecar_health = format!("{}/v1.0/healthz", self.sidecar_url());
         if let Some(sidecar) = self.sidecar.as_mut() {
-            wait_until(&sidecar.name.clone(), || async { get_status(&sidecar_health).await == Some(204) }, sidecar).await?;
+            wait_until(
+                &sidecar.name.clone(),
+                || async { get_status(&sidecar_health).await == Some(204) },
+                sidecar,
+            )
+            .await?;
         }
         let app_ready = format!("{}/readyz", self.app_url());
         if let Some(app) = self.app.as_mut() {
-            wait_until(&app.name.clone(), || async { get_status(&app_ready).await == Some(200) }, app).await?;
+            wait_until(
+                &app.name.clone(),
+                || async { get_status(&app_ready).await == Some(200) },
+                app,
+            )
+            .await?;
         }
         Ok(())
     }
 
-    pub async fn stop_app(&mut self) {
-        if let Some(mut app) = self.app.take() {
-            app.stop(STOP_GRACE).await;
-        }
+    /// SIGTERM to the app; its exit status, if it was running.
+    pub async fn stop_app(&mut self) -> Option<std::process::ExitStatus> {
+        let mut app = self.app.take()?;
+        app.stop(STOP_GRACE).await
     }
 
     pub async fn kill_app(&mut self) {
@@ -273,11 +378,6 @@ impl Service {
         }
     }
 
-    /// The app process, while it runs (for example to send it a signal).
-    pub fn app_process(&mut self) -> Option<&mut ManagedProcess> {
-        self.app.as_mut()
-    }
-
     pub async fn stop(&mut self) {
         self.stop_app().await;
         self.stop_sidecar().await;
@@ -286,7 +386,11 @@ impl Service {
 
 /// Polls `ready` until it says yes, failing early if `process` exits and late after
 /// [`READY_TIMEOUT`].
-async fn wait_until<F, Fut>(what: &str, ready: F, process: &mut ManagedProcess) -> Result<(), String>
+async fn wait_until<F, Fut>(
+    what: &str,
+    ready: F,
+    process: &mut ManagedProcess,
+) -> Result<(), String>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -297,14 +401,29 @@ where
             return Ok(());
         }
         if !process.is_running() {
-            return Err(format!("{what} exited while starting; its log ends:\n{}", process.log_tail(40)));
+            return Err(format!(
+                "{what} exited while starting; its log ends:\n{}",
+                process.log_tail(40)
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!("{what} was not ready after {READY_TIMEOUT:?}; its log ends:\n{}", process.log_tail(40)))
+    Err(format!(
+        "{what} was not ready after {READY_TIMEOUT:?}; its log ends:\n{}",
+        process.log_tail(40)
+    ))
 }
 
 async fn get_status(url: &str) -> Option<u16> {
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().ok()?;
-    client.get(url).send().await.ok().map(|response| response.status().as_u16())
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    client
+        .get(url)
+        .send()
+        .await
+        .ok()
+        .map(|response| response.status().as_u16())
 }

@@ -19,10 +19,21 @@ impl ManagedProcess {
     pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
-        command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).kill_on_drop(true);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true);
         let child = command.spawn()?;
-        Ok(Self { name: name.to_owned(), log, child })
+        Ok(Self {
+            name: name.to_owned(),
+            log,
+            child,
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -20,9 +20,18 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let workdir = std::path::absolute(&args.data_dir).expect("an absolute path for the data folder");
-    eprintln!("starting Sentry, backend + daprd, frontend + daprd (logs in {}) ...", workdir.join("logs").display());
-    let mut topology = match Topology::start(TopologyOptions { workdir: Some(workdir), frontend_port: args.port }).await {
+    let workdir =
+        std::path::absolute(&args.data_dir).expect("an absolute path for the data folder");
+    eprintln!(
+        "starting Sentry, backend + daprd, frontend + daprd (logs in {}) ...",
+        workdir.join("logs").display()
+    );
+    let mut topology = match Topology::start(TopologyOptions {
+        workdir: Some(workdir),
+        frontend_port: args.port,
+    })
+    .await
+    {
         Ok(topology) => topology,
         Err(error) => {
             eprintln!("the pair did not start: {error}");

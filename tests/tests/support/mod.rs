@@ -21,27 +21,50 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 
     /// Asserts a problem body with this status whose detail contains `detail`.
     pub fn assert_problem(&self, status: u16, detail: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(self.headers.get("content-type").map(|v| v.to_str().unwrap()), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         let body = self.json();
         let found = body["detail"].as_str().unwrap_or_default();
-        assert!(found.contains(detail), "expected a detail containing {detail:?}, got {found:?}");
+        assert!(
+            found.contains(detail),
+            "expected a detail containing {detail:?}, got {found:?}"
+        );
     }
 
     pub fn etag(&self) -> String {
-        self.headers.get("etag").expect("an ETag header").to_str().unwrap().trim_matches('"').to_owned()
+        self.headers
+            .get("etag")
+            .expect("an ETag header")
+            .to_str()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
     }
 }
 
 impl TestPair {
     pub async fn spawn() -> Self {
-        let topology = Topology::start(TopologyOptions::default()).await.unwrap_or_else(|error| panic!("{error}"));
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+        let topology = Topology::start(TopologyOptions::default())
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         Self { topology, http }
     }
 
@@ -50,12 +73,21 @@ impl TestPair {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        Answer { status, headers, text }
+        Answer {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// `POST /call` on the frontend with this JSON body.
     pub async fn call(&self, body: Value) -> Answer {
-        self.send(self.http.post(format!("{}/call", self.topology.frontend_url())).json(&body)).await
+        self.send(
+            self.http
+                .post(format!("{}/call", self.topology.frontend_url()))
+                .json(&body),
+        )
+        .await
     }
 
     /// Saves through `/call` the way the original sample's users do: payload as JSON text.
@@ -72,7 +104,13 @@ impl TestPair {
     pub async fn dapr_state(&self, key: &str) -> Option<Value> {
         let backend = &self.topology.backend;
         let url = format!("{}/v1.0/state/statestore/{key}", backend.sidecar_url());
-        let answer = self.send(self.http.get(url).header("dapr-api-token", &backend.dapr_api_token)).await;
+        let answer = self
+            .send(
+                self.http
+                    .get(url)
+                    .header("dapr-api-token", &backend.dapr_api_token),
+            )
+            .await;
         match answer.status {
             200 => Some(answer.json()),
             204 => None,
@@ -81,7 +119,12 @@ impl TestPair {
     }
 
     /// Polls `/call` until `ok` accepts an answer, at most `attempts` times, 250 ms apart.
-    pub async fn eventually(&self, attempts: usize, request: Value, ok: impl Fn(&Answer) -> bool) -> Answer {
+    pub async fn eventually(
+        &self,
+        attempts: usize,
+        request: Value,
+        ok: impl Fn(&Answer) -> bool,
+    ) -> Answer {
         let mut last = self.call(request.clone()).await;
         for _ in 1..attempts {
             if ok(&last) {
