@@ -250,4 +250,78 @@ mod tests {
         );
         assert_eq!(call(app(None), "POST", "/thing").await.0, StatusCode::OK);
     }
+
+    #[tokio::test]
+    async fn shutdown_lets_in_flight_requests_finish() {
+        let sidecar = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/v1.0/healthz/outbound"))
+            .respond_with(wiremock::ResponseTemplate::new(204))
+            .mount(&sidecar)
+            .await;
+        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+        let in_handler = entered.clone();
+        let router = Router::new().route(
+            "/slow",
+            axum::routing::get(move || async move {
+                in_handler.notify_one();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            client,
+            Duration::from_secs(5),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+
+        let request = tokio::spawn(reqwest::get(format!("http://{address}/slow")));
+        entered.notified().await;
+        stop_tx.send(()).unwrap();
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), "done");
+        assert!(server.await.unwrap().is_ok());
+        assert!(
+            reqwest::get(format!("http://{address}/slow"))
+                .await
+                .is_err(),
+            "no longer accepting"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_sidecar_the_app_gives_up_after_the_wait() {
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let nobody = SidecarClient::new(
+            format!("http://127.0.0.1:{closed_port}"),
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let result = serve(
+            listener,
+            Router::new(),
+            nobody,
+            Duration::from_millis(300),
+            std::future::pending(),
+        )
+        .await;
+        assert!(
+            matches!(result, Err(ServeError::SidecarNotReady(_))),
+            "{result:?}"
+        );
+    }
 }

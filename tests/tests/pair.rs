@@ -280,3 +280,45 @@ async fn data_survives_a_restart_of_the_backend_and_its_sidecar() {
     assert_eq!(read.json(), json!({"name": "geert"}));
     assert_eq!(read.etag(), saved.etag());
 }
+
+#[tokio::test]
+async fn each_request_is_one_json_log_line_and_no_token_is_logged() {
+    let pair = TestPair::spawn().await;
+    assert_eq!(
+        pair.save("logged", json!({"secret": "not in logs"}))
+            .await
+            .status,
+        200
+    );
+
+    for (app, path) in [("frontend", "/call"), ("backend", "/savestate")] {
+        let lines = pair.log_lines(app, |line| line["path"] == path).await;
+        let request: Vec<_> = lines.iter().filter(|line| line["path"] == path).collect();
+        assert_eq!(request.len(), 1, "{app}: {lines:?}");
+        assert_eq!(request[0]["method"], "POST");
+        assert_eq!(request[0]["status"], 200);
+        assert!(
+            request[0]["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+            "{:?}",
+            request[0]
+        );
+
+        let text = std::fs::read_to_string(
+            pair.topology
+                .workdir
+                .join("logs")
+                .join(format!("{app}.log")),
+        )
+        .unwrap();
+        let topology = &pair.topology;
+        let tokens = [
+            &topology.frontend.dapr_api_token,
+            &topology.backend.dapr_api_token,
+            topology.backend.app_api_token.as_ref().unwrap(),
+        ];
+        for token in tokens {
+            assert!(!text.contains(token.as_str()), "{app} logged a token");
+        }
+        assert!(!text.contains("not in logs"), "{app} logged a request body");
+    }
+}

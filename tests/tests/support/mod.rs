@@ -118,6 +118,29 @@ impl TestPair {
         }
     }
 
+    /// The JSON log lines an app has written so far (`frontend` or `backend`), waiting up to
+    /// 5 s for one that `wanted` accepts.
+    pub async fn log_lines(&self, app: &str, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let path = self
+            .topology
+            .workdir
+            .join("logs")
+            .join(format!("{app}.log"));
+        let mut lines = Vec::new();
+        for _ in 0..50 {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            lines = text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect();
+            if lines.iter().any(&wanted) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        lines
+    }
+
     /// Polls `/call` until `ok` accepts an answer, at most `attempts` times, 250 ms apart.
     pub async fn eventually(
         &self,
