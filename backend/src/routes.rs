@@ -1,6 +1,7 @@
 //! The backend's API: parsing each request, calling the state store, and answering.
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,9 +63,9 @@ async fn save_state(
 
 async fn read_state(
     State(store): State<StateStore>,
-    Path(key): Path<String>,
+    key: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
-    let key = StateKey::parse(key)?;
+    let key = key_in_path(key)?;
     let stored = store.get(&key).await.map_err(|e| state_problem(e, &key))?;
     let Some(stored) = stored else {
         return Err(Problem::not_found(format!(
@@ -78,16 +79,27 @@ async fn read_state(
 
 async fn delete_state(
     State(store): State<StateStore>,
-    Path(key): Path<String>,
+    key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let key = StateKey::parse(key)?;
+    let key = key_in_path(key)?;
     let etag = if_match(&headers)?;
     store
         .delete(&key, etag.as_deref())
         .await
         .map_err(|e| state_problem(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `{key}` of `/state/{key}`, percent-decoded and checked.
+fn key_in_path(key: Result<Path<String>, PathRejection>) -> Result<StateKey, Problem> {
+    let Path(key) = key.map_err(|rejection| {
+        Problem::bad_request(format!(
+            "the key in the path is not valid: {}",
+            rejection.body_text()
+        ))
+    })?;
+    StateKey::parse(key)
 }
 
 /// The ETag in `If-Match`, quoted (`"abc"`, as we send it) or bare (`abc`, as Dapr does).

@@ -47,7 +47,9 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap()
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("not JSON: {status} {:?}", String::from_utf8_lossy(&bytes))
+            })
         };
         Answer {
             status,
@@ -197,6 +199,12 @@ async fn reading_answers_the_value_with_its_etag_or_404() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, json!({"name": "geert"}));
     assert_eq!(answer.headers[header::ETAG], "\"3\"");
+
+    let answer = app
+        .send(Request::get("/state/%FF%FE").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(is_problem(&answer), "{:?}", answer.body);
 
     Mock::given(method("GET"))
         .and(path("/v1.0/state/statestore/gone"))
