@@ -6,6 +6,6 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    service_kit::telemetry::init(config.service.log_format);
-    service_kit::server::run(backend::startup::build(config)).await
+    let telemetry = service_kit::telemetry::init("backend", config.service.log_format);
+    service_kit::server::run(telemetry, backend::startup::build(config)).await
 }

@@ -93,13 +93,11 @@ impl StateStore {
                 consistency: self.consistency,
             },
         }];
-        let response = self
+        let request = self
             .sidecar
             .request(Method::POST, &format!("/v1.0/state/{}", self.name))
-            .json(&items)
-            .send()
-            .await
-            .map_err(transport_error)?;
+            .json(&items);
+        let response = self.sidecar.send(request).await.map_err(transport_error)?;
         expect_success(response).await?;
         // Dapr's save answers 204 without the new ETag, so it is read back. Under concurrent
         // writers to the same key this may be the ETag of a later write; a conditional write
@@ -108,12 +106,8 @@ impl StateStore {
     }
 
     pub async fn get(&self, key: &StateKey) -> Result<Option<Stored>, StateError> {
-        let response = self
-            .sidecar
-            .request(Method::GET, &self.key_path(key))
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let request = self.sidecar.request(Method::GET, &self.key_path(key));
+        let response = self.sidecar.send(request).await.map_err(transport_error)?;
         let response = expect_success(response).await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(None);
@@ -134,7 +128,8 @@ impl StateStore {
         if let Some(etag) = etag {
             request = request.header(header::IF_MATCH, etag);
         }
-        expect_success(request.send().await.map_err(transport_error)?).await?;
+        let response = self.sidecar.send(request).await.map_err(transport_error)?;
+        expect_success(response).await?;
         Ok(())
     }
 

@@ -59,8 +59,9 @@ async fn call(
             .header(header::CONTENT_TYPE, *content_type)
             .body(body.clone());
     }
-    let answer = request
-        .send()
+    let answer = state
+        .sidecar
+        .send(request)
         .await
         .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
 

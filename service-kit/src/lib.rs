@@ -6,12 +6,15 @@
 //! - [`sidecar`]: the HTTP client for the Dapr sidecar next to the app.
 //! - [`app_token`]: only the sidecar may call the app (Dapr's `APP_API_TOKEN`).
 //! - [`health`]: `/healthz` (the process is alive) and `/readyz` (the sidecar answers).
-//! - [`telemetry`]: structured logs, and one log line per request.
+//! - [`telemetry`]: structured logs, traces (OpenTelemetry, W3C trace context), and one span
+//!   and one log line per request.
+//! - [`metrics`]: request count and latency per route, for Prometheus, on a port of its own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
 
 pub mod app_token;
 pub mod health;
 pub mod json;
+pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod settings;

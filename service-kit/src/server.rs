@@ -18,7 +18,8 @@ use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
 use crate::settings::{Secret, ServiceSettings};
 use crate::sidecar::SidecarNotReady;
-use crate::{SidecarClient, health, telemetry};
+use crate::telemetry::Telemetry;
+use crate::{SidecarClient, health, metrics, telemetry};
 
 /// A service, bound and ready to serve: binding comes first, so port 0 works and the address
 /// is known before serving starts.
@@ -26,6 +27,8 @@ pub struct Application {
     name: &'static str,
     listener: TcpListener,
     router: Router,
+    /// `/metrics` is served on a listener of its own, apart from the API and its app token.
+    metrics_listener: TcpListener,
     sidecar: SidecarClient,
     sidecar_wait: Duration,
 }
@@ -38,12 +41,14 @@ impl Application {
         make_router: impl FnOnce(SidecarClient) -> Router,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_address()).await?;
+        let metrics_listener = TcpListener::bind(settings.metrics_address()).await?;
         let sidecar = SidecarClient::from_settings(settings).map_err(std::io::Error::other)?;
         let router = make_router(sidecar.clone());
         Ok(Self {
             name,
             listener,
             router,
+            metrics_listener,
             sidecar,
             sidecar_wait: settings.sidecar_wait(),
         })
@@ -55,45 +60,65 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        tracing::info!(service = self.name, address = %self.address(), sidecar = self.sidecar.base_url(), "listening");
-        serve(
+        tracing::info!(service = self.name, address = %self.address(), metrics = %self.metrics_address(), sidecar = self.sidecar.base_url(), "listening");
+        let metrics = tokio::spawn(async move {
+            if let Err(error) = axum::serve(self.metrics_listener, metrics::router()).await {
+                tracing::error!(%error, "serving /metrics failed");
+            }
+        });
+        let served = serve(
             self.listener,
             self.router,
             self.sidecar,
             self.sidecar_wait,
             shutdown,
         )
-        .await
+        .await;
+        metrics.abort();
+        served
     }
 }
 
-/// The body of each service's `main`, after settings and logging: build, serve until Ctrl-C
-/// or SIGTERM, and turn a failure into a log line and a failing exit code.
-pub async fn run(built: impl Future<Output = std::io::Result<Application>>) -> ExitCode {
-    let application = match built.await {
-        Ok(application) => application,
+/// The body of each service's `main`, after settings and telemetry: build, serve until Ctrl-C
+/// or SIGTERM, turn a failure into a log line and a failing exit code, and export the last
+/// spans before the process ends.
+pub async fn run(
+    telemetry: Telemetry,
+    built: impl Future<Output = std::io::Result<Application>>,
+) -> ExitCode {
+    let code = match built.await {
+        Ok(application) => {
+            let name = application.name;
+            match application.run_until_stopped(shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(service = name, %error, "stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Err(error) => {
             tracing::error!(%error, "could not start");
-            return ExitCode::FAILURE;
-        }
-    };
-    let name = application.name;
-    match application.run_until_stopped(shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(service = name, %error, "stopped");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 /// Wraps a service's API routes with what every service has: the app-token check (when
 /// enforced) on the API, the health routes (which skip it), problem bodies for unknown routes
-/// and methods, the body size limit and the per-request log line.
+/// and methods, the body size limit, and per request a span, its metrics and a log line.
 pub fn with_common_routes(
     api: Router,
     sidecar: &SidecarClient,
@@ -107,7 +132,7 @@ pub fn with_common_routes(
     api.merge(health::routes(sidecar.clone()))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(from_fn(telemetry::log_request))
+        .layer(from_fn(telemetry::observe_request))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets

@@ -45,6 +45,10 @@ pub struct ServiceSettings {
     #[arg(long, env = "SIDECAR_WAIT_SECS", default_value_t = 60)]
     pub sidecar_wait_secs: u64,
 
+    /// Port of the Prometheus `/metrics` endpoint, apart from the app's port. 0 picks a free one.
+    #[arg(long, env = "METRICS_PORT", default_value_t = 9464)]
+    pub metrics_port: u16,
+
     /// Log format: `json`, `text`, or `auto` (JSON unless stdout is a terminal).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -53,6 +57,10 @@ pub struct ServiceSettings {
 impl ServiceSettings {
     pub fn listen_address(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
+    }
+
+    pub fn metrics_address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.metrics_port)
     }
 
     pub fn sidecar_url(&self) -> String {
