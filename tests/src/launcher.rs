@@ -20,6 +20,9 @@ pub struct TopologyOptions {
     pub workdir: Option<PathBuf>,
     /// The frontend app's port; 0 picks a free one.
     pub frontend_port: u16,
+    /// An OTLP/gRPC collector (`http://host:port`) for the traces of both apps and both
+    /// daprd. `None`: nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for TopologyOptions {
@@ -27,17 +30,34 @@ impl Default for TopologyOptions {
         Self {
             workdir: None,
             frontend_port: 0,
+            otlp_endpoint: None,
         }
     }
 }
 
-/// What every process of one run shares: its folders and Sentry's address and CA.
+/// What every process of one run shares: its folders, Sentry's address and CA, and where
+/// traces go.
 struct RunContext {
     workdir: PathBuf,
     log_dir: PathBuf,
     sentry_address: String,
     trust_anchors: String,
+    /// The run's copies of the Dapr Configurations, with daprd's trace exporter pointed at
+    /// `otlp_endpoint` (see [`configuration_for_run`]).
+    config_dir: PathBuf,
+    otlp_endpoint: Option<String>,
 }
+
+/// How soon a finished span is exported (the OpenTelemetry default is 5 s): a trace shows up
+/// in the viewer, or in a test's collector, about a second after the request.
+const SPAN_EXPORT_DELAY_MS: &str = "1000";
+
+/// The OTLP endpoint variables a child could inherit from the launcher's environment; each
+/// child gets the run's endpoint instead, or none.
+const OTLP_ENDPOINT_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+];
 
 pub struct Topology {
     pub workdir: PathBuf,
@@ -64,12 +84,16 @@ impl Topology {
         std::fs::create_dir_all(&workdir)
             .map_err(|e| format!("creating {}: {e}", workdir.display()))?;
         let log_dir = workdir.join("logs");
+        let config_dir = workdir.join("dapr-config");
+        write_configurations(&config_dir, options.otlp_endpoint.as_deref())?;
         let (sentry, sentry_address, trust_anchors) = start_sentry(&workdir, &log_dir).await?;
         let context = Arc::new(RunContext {
             workdir: workdir.clone(),
             log_dir,
             sentry_address,
             trust_anchors,
+            config_dir,
+            otlp_endpoint: options.otlp_endpoint,
         });
 
         let frontend_port = if options.frontend_port == 0 {
@@ -147,6 +171,53 @@ impl Topology {
     }
 }
 
+/// The Configurations of both sidecars as the project ships them, except for where daprd sends
+/// its spans: the run's collector, or none. Written to `config_dir` for daprd's `--config`.
+fn write_configurations(config_dir: &Path, otlp_endpoint: Option<&str>) -> Result<(), String> {
+    std::fs::create_dir_all(config_dir)
+        .map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
+    for name in ["frontend.yaml", "backend.yaml"] {
+        let shipped = repo_root().join("dapr-config").join(name);
+        let text = std::fs::read_to_string(&shipped)
+            .map_err(|e| format!("reading {}: {e}", shipped.display()))?;
+        let text = configuration_for_run(&text, otlp_endpoint)
+            .map_err(|e| format!("{}: {e}", shipped.display()))?;
+        std::fs::write(config_dir.join(name), text)
+            .map_err(|e| format!("writing {name} to {}: {e}", config_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The address the shipped Configurations send daprd's spans to: a collector on the laptop.
+const SHIPPED_OTLP_ADDRESS: &str = r#"endpointAddress: "localhost:4317""#;
+
+/// `configuration` with daprd's OTLP exporter aimed at `otlp_endpoint` (daprd wants `host:port`
+/// for gRPC), or switched off (an empty address: daprd then still makes and passes on trace
+/// context, but exports nothing).
+fn configuration_for_run(
+    configuration: &str,
+    otlp_endpoint: Option<&str>,
+) -> Result<String, String> {
+    if !configuration.contains(SHIPPED_OTLP_ADDRESS) {
+        return Err(format!(
+            "expected `{SHIPPED_OTLP_ADDRESS}` under spec.tracing.otel"
+        ));
+    }
+    let address = match otlp_endpoint {
+        None => "",
+        Some(url) => url
+            .strip_prefix("http://")
+            .ok_or_else(|| {
+                format!("the OTLP endpoint {url:?} must be http://host:port (no TLS locally)")
+            })?
+            .trim_end_matches('/'),
+    };
+    Ok(configuration.replace(
+        SHIPPED_OTLP_ADDRESS,
+        &format!(r#"endpointAddress: "{address}""#),
+    ))
+}
+
 async fn start_sentry(
     workdir: &Path,
     log_dir: &Path,
@@ -205,6 +276,8 @@ pub struct Service {
     pub dapr_grpc_port: u16,
     pub dapr_internal_grpc_port: u16,
     pub dapr_metrics_port: u16,
+    /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
+    pub app_metrics_port: u16,
     /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`).
     pub dapr_api_token: String,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
@@ -228,6 +301,7 @@ impl Service {
             dapr_grpc_port: free_port(),
             dapr_internal_grpc_port: free_port(),
             dapr_metrics_port: free_port(),
+            app_metrics_port: free_port(),
             dapr_api_token: random_token(),
             app_api_token: only_through_sidecar.then(random_token),
             app: None,
@@ -257,10 +331,19 @@ impl Service {
             .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
             .env("DAPR_API_TOKEN", &self.dapr_api_token)
             .env("LOG_FORMAT", "json")
+            .env("METRICS_PORT", self.app_metrics_port.to_string())
             .env_remove("APP_API_TOKEN")
             .current_dir(&context.workdir);
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
+        }
+        for variable in OTLP_ENDPOINT_VARIABLES {
+            command.env_remove(variable);
+        }
+        if let Some(endpoint) = &context.otlp_endpoint {
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS);
         }
         let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir)
             .map_err(|e| format!("starting {}: {e}", self.app_id))?;
@@ -272,8 +355,8 @@ impl Service {
         let context = self.context();
         let root = repo_root();
         let config = match self.app_id.as_str() {
-            "backend" => "dapr-config/backend.yaml",
-            _ => "dapr-config/frontend.yaml",
+            "backend" => "backend.yaml",
+            _ => "frontend.yaml",
         };
         let mut command = Command::new(bin_dir().join("daprd"));
         command
@@ -289,7 +372,10 @@ impl Service {
                 "--resources-path",
                 &root.join("components/local").to_string_lossy(),
             ])
-            .args(["--config", &root.join(config).to_string_lossy()])
+            .args([
+                "--config",
+                &context.config_dir.join(config).to_string_lossy(),
+            ])
             .args([
                 "--dapr-listen-addresses",
                 "127.0.0.1",
@@ -309,6 +395,10 @@ impl Service {
             .env("NAMESPACE", "default")
             .env("DAPR_HOST_IP", "127.0.0.1")
             .env_remove("APP_API_TOKEN")
+            // daprd's exporter takes its address from the run's Configuration, not from these.
+            .env_remove(OTLP_ENDPOINT_VARIABLES[0])
+            .env_remove(OTLP_ENDPOINT_VARIABLES[1])
+            .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS)
             .current_dir(&context.workdir);
         if self.app_port != 0 {
             command.args([
@@ -426,4 +516,23 @@ async fn get_status(url: &str) -> Option<u16> {
         .await
         .ok()
         .map(|response| response.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_sends_daprd_spans_to_its_collector_or_nowhere() {
+        let shipped =
+            std::fs::read_to_string(repo_root().join("dapr-config/frontend.yaml")).unwrap();
+        let traced = configuration_for_run(&shipped, Some("http://127.0.0.1:4999")).unwrap();
+        assert!(
+            traced.contains(r#"endpointAddress: "127.0.0.1:4999""#),
+            "{traced}"
+        );
+        let silent = configuration_for_run(&shipped, None).unwrap();
+        assert!(silent.contains(r#"endpointAddress: """#), "{silent}");
+        assert!(configuration_for_run(&shipped, Some("https://collector:4317")).is_err());
+    }
 }

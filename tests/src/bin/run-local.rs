@@ -15,6 +15,10 @@ struct Args {
     /// Folder for the state database, Sentry's certificates and the logs.
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     data_dir: PathBuf,
+    /// An OTLP/gRPC collector (`http://host:port`, e.g. Jaeger's `http://127.0.0.1:4317`) for
+    /// the traces of both apps and both daprd. Without it nothing is exported.
+    #[arg(long, env = "OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -29,6 +33,7 @@ async fn main() -> std::process::ExitCode {
     let mut topology = match Topology::start(TopologyOptions {
         workdir: Some(workdir),
         frontend_port: args.port,
+        otlp_endpoint: args.otlp_endpoint,
     })
     .await
     {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod collector;
+
 use std::time::Duration;
 
 use e2e::{Topology, TopologyOptions};
@@ -57,7 +59,11 @@ impl Answer {
 
 impl TestPair {
     pub async fn spawn() -> Self {
-        let topology = Topology::start(TopologyOptions::default())
+        Self::spawn_with(TopologyOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TopologyOptions) -> Self {
+        let topology = Topology::start(options)
             .await
             .unwrap_or_else(|error| panic!("{error}"));
         let http = reqwest::Client::builder()
