@@ -33,11 +33,22 @@ pub struct StateStore {
     consistency: Consistency,
 }
 
-/// A stored value: its JSON text exactly as saved, and the ETag of this version.
+/// A stored value: its JSON text exactly as saved, and the ETag of this version (in its bare
+/// form, see [`bare_etag`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub value: Bytes,
     pub etag: Option<String>,
+}
+
+/// The ETag as the backend's callers see it. Stores write ETags differently: SQLite's are bare
+/// (`3f2a…`), Cosmos DB's carry their own quotes (`"00000000-…"`), and Dapr passes either on as
+/// it is. Callers always get the bare text (in quotes in the `ETag` header), and a conditional
+/// write or delete sends the store its own text again (see [`StateStore::store_etag`]).
+pub fn bare_etag(etag: &str) -> &str {
+    etag.strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(etag)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +77,8 @@ impl StateStore {
     }
 
     /// Saves `value` (JSON text, stored as JSON so the store keeps it as itself rather than as
-    /// base64 bytes) and returns the ETag of the new version.
+    /// base64 bytes) and returns the ETag of the new version. With `etag`, only if it is the
+    /// ETag of the stored version.
     pub async fn save(
         &self,
         key: &StateKey,
@@ -85,10 +97,14 @@ impl StateStore {
         struct Options {
             consistency: Consistency,
         }
+        let etag = match etag {
+            Some(expected) => Some(self.store_etag(key, expected).await?),
+            None => None,
+        };
         let items = [Item {
             key: key.as_str(),
             value,
-            etag,
+            etag: etag.as_deref(),
             options: Options {
                 consistency: self.consistency,
             },
@@ -106,6 +122,26 @@ impl StateStore {
     }
 
     pub async fn get(&self, key: &StateKey) -> Result<Option<Stored>, StateError> {
+        let stored = self.get_verbatim(key).await?;
+        Ok(stored.map(|Stored { value, etag }| Stored {
+            value,
+            etag: etag.map(|etag| bare_etag(&etag).to_owned()),
+        }))
+    }
+
+    /// The store's own text of the current version's ETag, if its bare form is `expected`'s;
+    /// [`StateError::EtagMismatch`] if not, or if there is no current version. The store checks
+    /// it again when it writes, so a version written in between still fails the write.
+    async fn store_etag(&self, key: &StateKey, expected: &str) -> Result<String, StateError> {
+        let current = self.get_verbatim(key).await?.and_then(|stored| stored.etag);
+        match current {
+            Some(etag) if bare_etag(&etag) == bare_etag(expected) => Ok(etag),
+            _ => Err(StateError::EtagMismatch),
+        }
+    }
+
+    /// The value and its ETag exactly as the store gave them.
+    async fn get_verbatim(&self, key: &StateKey) -> Result<Option<Stored>, StateError> {
         let request = self.sidecar.request(Method::GET, &self.key_path(key));
         let response = self.sidecar.send(request).await.map_err(transport_error)?;
         let response = expect_success(response).await?;
@@ -125,8 +161,8 @@ impl StateStore {
     /// that is not there succeeds.
     pub async fn delete(&self, key: &StateKey, etag: Option<&str>) -> Result<(), StateError> {
         let mut request = self.sidecar.request(Method::DELETE, &self.key_path(key));
-        if let Some(etag) = etag {
-            request = request.header(header::IF_MATCH, etag);
+        if let Some(expected) = etag {
+            request = request.header(header::IF_MATCH, self.store_etag(key, expected).await?);
         }
         let response = self.sidecar.send(request).await.map_err(transport_error)?;
         expect_success(response).await?;

@@ -113,15 +113,12 @@ async fn saving_stores_the_data_as_json_and_answers_the_new_etag() {
 }
 
 #[tokio::test]
-async fn a_stale_etag_is_412() {
+async fn a_stale_etag_is_412_without_writing() {
     let app = spawn_app(None).await;
+    app.stored_value("k", "1", "new").await;
     Mock::given(method("POST"))
-        .and(body_json(
-            json!([{"key": "k", "value": 1, "etag": "old", "options": {"consistency": "strong"}}]),
-        ))
-        .respond_with(ResponseTemplate::new(409).set_body_json(
-            json!({"errorCode": "ERR_STATE_SAVE", "message": "possible etag mismatch"}),
-        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
         .mount(&app.sidecar)
         .await;
     let request = Request::post("/savestate").header(header::IF_MATCH, "\"old\"");
@@ -130,6 +127,51 @@ async fn a_stale_etag_is_412() {
         .await;
     assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
     assert!(is_problem(&answer));
+}
+
+#[tokio::test]
+async fn a_version_written_in_between_is_412_from_the_store() {
+    let app = spawn_app(None).await;
+    app.stored_value("k", "1", "5").await;
+    Mock::given(method("POST"))
+        .and(body_json(
+            json!([{"key": "k", "value": 2, "etag": "5", "options": {"consistency": "strong"}}]),
+        ))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"errorCode": "ERR_STATE_SAVE", "message": "possible etag mismatch"}),
+        ))
+        .expect(1)
+        .mount(&app.sidecar)
+        .await;
+    let answer = app.save(r#"{"key":"k","data":2,"etag":"5"}"#).await;
+    assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
+    assert!(is_problem(&answer));
+}
+
+/// Cosmos DB's ETags carry their own quotes: callers see them bare (quoted once in the header),
+/// and the store gets its own text back on a conditional write.
+#[tokio::test]
+async fn quoted_store_etags_are_bare_for_callers_and_verbatim_for_the_store() {
+    let app = spawn_app(None).await;
+    app.stored_value("k", "1", "\"00000000-0001\"").await;
+    let answer = app
+        .send(Request::get("/state/k").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(answer.headers[header::ETAG], "\"00000000-0001\"");
+
+    Mock::given(method("POST"))
+        .and(body_json(json!([{"key": "k", "value": 2, "etag": "\"00000000-0001\"", "options": {"consistency": "strong"}}])))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.sidecar)
+        .await;
+    let request = Request::post("/savestate").header(header::IF_MATCH, "\"00000000-0001\"");
+    let answer = app
+        .send(request.body(Body::from(r#"{"key":"k","data":2}"#)).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.body["etag"], "00000000-0001");
+    assert_eq!(answer.headers[header::ETAG], "\"00000000-0001\"");
 }
 
 #[tokio::test]
@@ -219,18 +261,22 @@ async fn reading_answers_the_value_with_its_etag_or_404() {
 }
 
 #[tokio::test]
-async fn deleting_passes_if_match_on_to_the_store() {
-    let app = spawn_app(None).await;
-    Mock::given(method("DELETE"))
-        .and(path("/v1.0/state/statestore/k"))
-        .and(has_header("if-match", "5"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&app.sidecar)
-        .await;
-    let request = Request::delete("/state/k").header(header::IF_MATCH, "\"5\"");
-    let answer = app.send(request.body(Body::empty()).unwrap()).await;
-    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+async fn deleting_passes_if_match_on_to_the_store_in_its_own_form() {
+    // SQLite's bare ETags and Cosmos DB's quoted ones; callers send either quoted once.
+    for store_etag in ["5", "\"5\""] {
+        let app = spawn_app(None).await;
+        app.stored_value("k", "1", store_etag).await;
+        Mock::given(method("DELETE"))
+            .and(path("/v1.0/state/statestore/k"))
+            .and(has_header("if-match", store_etag))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&app.sidecar)
+            .await;
+        let request = Request::delete("/state/k").header(header::IF_MATCH, "\"5\"");
+        let answer = app.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    }
 }
 
 #[tokio::test]
