@@ -13,6 +13,22 @@ DAPR_BIN_DIR="$(scripts/install-dapr.sh)"
 export DAPR_BIN_DIR
 echo "test.sh: Dapr $("$DAPR_BIN_DIR/daprd" --version) from $DAPR_BIN_DIR"
 
+# ---- Cosmos DB tier (issue 4) --------------------------------------------------------------
+# The end-to-end suite also runs against a Cosmos DB protocol server on loopback: npm
+# @vercel/cosmosdb-server with the wrapper tests/cosmos/server.js, under Node.js, over TLS with
+# a certificate openssl makes per run. Installed once; a re-run with current node_modules
+# skips npm.
+if ! { command -v node && command -v npm && command -v openssl; } >/dev/null; then
+  command -v apt-get >/dev/null || { echo "test.sh: install Node.js 18+, npm and openssl" >&2; exit 1; }
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq nodejs npm openssl
+fi
+if [ ! tests/cosmos/node_modules/.package-lock.json -nt tests/cosmos/package-lock.json ]; then
+  npm ci --prefix tests/cosmos --no-audit --no-fund
+fi
+# ---- end of the Cosmos DB tier ---------------------------------------------------------------
+
 # The end-to-end tests start the apps' binaries, so build them first.
 cargo build --locked --workspace --bins
 cargo test --locked --workspace

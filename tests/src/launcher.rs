@@ -8,11 +8,23 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::process::Command;
 
+use crate::cosmos::{CosmosAuth, CosmosServer};
 use crate::dapr::{app_bin_dir, bin_dir, free_port, random_token, repo_root};
 use crate::process::ManagedProcess;
 
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The state store behind the backend's daprd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StateStore {
+    /// `components/local`: Dapr's embedded SQLite store, a file in the run's folder.
+    #[default]
+    Sqlite,
+    /// A shipped Cosmos DB component (`components/azure`), against the Cosmos DB protocol
+    /// server of `tests/cosmos` started on loopback for this run.
+    Cosmos(CosmosAuth),
+}
 
 pub struct TopologyOptions {
     /// Where state, Sentry's certificates and logs go. `None`: a fresh temporary folder,
@@ -23,6 +35,8 @@ pub struct TopologyOptions {
     /// An OTLP/gRPC collector (`http://host:port`) for the traces of both apps and both
     /// daprd. `None`: nothing is exported.
     pub otlp_endpoint: Option<String>,
+    /// Where the backend's daprd saves: Dapr's SQLite store (the default) or Cosmos DB.
+    pub state_store: StateStore,
 }
 
 impl Default for TopologyOptions {
@@ -31,12 +45,13 @@ impl Default for TopologyOptions {
             workdir: None,
             frontend_port: 0,
             otlp_endpoint: None,
+            state_store: StateStore::Sqlite,
         }
     }
 }
 
-/// What every process of one run shares: its folders, Sentry's address and CA, and where
-/// traces go.
+/// What every process of one run shares: its folders, Sentry's address and CA, where traces go,
+/// and where the backend's daprd finds its state store.
 struct RunContext {
     workdir: PathBuf,
     log_dir: PathBuf,
@@ -46,6 +61,9 @@ struct RunContext {
     /// `otlp_endpoint` (see [`configuration_for_run`]).
     config_dir: PathBuf,
     otlp_endpoint: Option<String>,
+    backend_resources: PathBuf,
+    /// What the backend's daprd needs in its environment to reach the state store.
+    backend_env: Vec<(&'static str, String)>,
 }
 
 /// How soon a finished span is exported (the OpenTelemetry default is 5 s): a trace shows up
@@ -63,6 +81,8 @@ pub struct Topology {
     pub workdir: PathBuf,
     pub backend: Service,
     pub frontend: Service,
+    /// The Cosmos DB protocol server, with [`StateStore::Cosmos`].
+    pub cosmos: Option<CosmosServer>,
     sentry: ManagedProcess,
     context: Arc<RunContext>,
     _temp: Option<TempDir>,
@@ -87,6 +107,17 @@ impl Topology {
         let config_dir = workdir.join("dapr-config");
         write_configurations(&config_dir, options.otlp_endpoint.as_deref())?;
         let (sentry, sentry_address, trust_anchors) = start_sentry(&workdir, &log_dir).await?;
+        // On an error the processes started so far are killed as they are dropped.
+        let (cosmos, backend_resources, backend_env) = match options.state_store {
+            StateStore::Sqlite => (None, repo_root().join("components/local"), Vec::new()),
+            StateStore::Cosmos(auth) => {
+                let server = CosmosServer::start(&workdir.join("cosmos"), &log_dir, auth).await?;
+                let resources = workdir.join("components");
+                server.write_components(&resources)?;
+                let env = server.daprd_env();
+                (Some(server), resources, env)
+            }
+        };
         let context = Arc::new(RunContext {
             workdir: workdir.clone(),
             log_dir,
@@ -94,6 +125,8 @@ impl Topology {
             trust_anchors,
             config_dir,
             otlp_endpoint: options.otlp_endpoint,
+            backend_resources,
+            backend_env,
         });
 
         let frontend_port = if options.frontend_port == 0 {
@@ -107,6 +140,7 @@ impl Topology {
             workdir,
             backend,
             frontend,
+            cosmos,
             sentry,
             context,
             _temp: temp,
@@ -150,6 +184,7 @@ impl Topology {
             self.backend.sidecar.as_ref(),
             self.frontend.app.as_ref(),
             self.frontend.sidecar.as_ref(),
+            self.cosmos.as_ref().map(|cosmos| &cosmos.process),
         ]
         .into_iter()
         .flatten()
@@ -167,6 +202,9 @@ impl Topology {
     pub async fn stop(&mut self) {
         self.frontend.stop().await;
         self.backend.stop().await;
+        if let Some(cosmos) = self.cosmos.as_mut() {
+            cosmos.stop().await;
+        }
         self.sentry.stop(STOP_GRACE).await;
     }
 }
@@ -354,9 +392,9 @@ impl Service {
     pub async fn start_sidecar(&mut self) -> Result<(), String> {
         let context = self.context();
         let root = repo_root();
-        let config = match self.app_id.as_str() {
-            "backend" => "backend.yaml",
-            _ => "frontend.yaml",
+        let (config, resources) = match self.app_id.as_str() {
+            "backend" => ("backend.yaml", context.backend_resources.clone()),
+            _ => ("frontend.yaml", root.join("components/local")),
         };
         let mut command = Command::new(bin_dir().join("daprd"));
         command
@@ -368,10 +406,7 @@ impl Service {
                 "--log-level",
                 "info",
             ])
-            .args([
-                "--resources-path",
-                &root.join("components/local").to_string_lossy(),
-            ])
+            .args(["--resources-path", &resources.to_string_lossy()])
             .args([
                 "--config",
                 &context.config_dir.join(config).to_string_lossy(),
@@ -412,6 +447,14 @@ impl Service {
         }
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
+        }
+        if self.app_id == "backend" {
+            command.envs(
+                context
+                    .backend_env
+                    .iter()
+                    .map(|(name, value)| (*name, value)),
+            );
         }
         let name = format!("{}-daprd", self.app_id);
         let process = ManagedProcess::spawn(&name, command, &context.log_dir)
@@ -476,7 +519,7 @@ impl Service {
 
 /// Polls `ready` until it says yes, failing early if `process` exits and late after
 /// [`READY_TIMEOUT`].
-async fn wait_until<F, Fut>(
+pub(crate) async fn wait_until<F, Fut>(
     what: &str,
     ready: F,
     process: &mut ManagedProcess,
@@ -504,7 +547,7 @@ where
     ))
 }
 
-async fn get_status(url: &str) -> Option<u16> {
+pub(crate) async fn get_status(url: &str) -> Option<u16> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))

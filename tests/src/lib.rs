@@ -3,8 +3,10 @@
 //! its daprd, then the frontend and its daprd, each with the project's own component and
 //! configuration files. `scripts/run-local.sh` and every end-to-end test use this one launcher.
 
+pub mod cosmos;
 pub mod dapr;
 pub mod launcher;
 pub mod process;
 
-pub use launcher::{Service, Topology, TopologyOptions};
+pub use cosmos::{CosmosAuth, CosmosServer};
+pub use launcher::{Service, StateStore, Topology, TopologyOptions};

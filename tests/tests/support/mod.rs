@@ -6,7 +6,7 @@ pub mod collector;
 
 use std::time::Duration;
 
-use e2e::{Topology, TopologyOptions};
+use e2e::{StateStore, Topology, TopologyOptions};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
@@ -62,6 +62,15 @@ impl TestPair {
         Self::spawn_with(TopologyOptions::default()).await
     }
 
+    /// A pair of its own whose backend saves in `store`.
+    pub async fn spawn_on(store: StateStore) -> Self {
+        Self::spawn_with(TopologyOptions {
+            state_store: store,
+            ..TopologyOptions::default()
+        })
+        .await
+    }
+
     pub async fn spawn_with(options: TopologyOptions) -> Self {
         let topology = Topology::start(options)
             .await
@@ -106,6 +115,14 @@ impl TestPair {
         self.call(serde_json::json!({"appId": "backend", "method": format!("state/{key}"), "httpMethod": "GET"})).await
     }
 
+    /// A request to the Dapr API of the backend's sidecar, as the backend makes them.
+    pub fn sidecar_api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let backend = &self.topology.backend;
+        self.http
+            .request(method, format!("{}{path}", backend.sidecar_url()))
+            .header("dapr-api-token", &backend.dapr_api_token)
+    }
+
     /// The value as the backend's sidecar holds it, read straight from the Dapr state API.
     pub async fn dapr_state(&self, key: &str) -> Option<Value> {
         let backend = &self.topology.backend;
@@ -145,6 +162,21 @@ impl TestPair {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         lines
+    }
+
+    /// The document Dapr wrote for `key` in Cosmos DB, read straight from the Cosmos DB protocol
+    /// server: id `backend||KEY` in the partition of the same name (Dapr's default), or `None`.
+    pub async fn cosmos_document(&self, key: &str) -> Option<Value> {
+        let id = format!("backend||{key}");
+        self.cosmos_document_in(&id, &id).await
+    }
+
+    pub async fn cosmos_document_in(&self, id: &str, partition_key: &str) -> Option<Value> {
+        let cosmos = self.topology.cosmos.as_ref().expect("a pair on Cosmos DB");
+        cosmos
+            .document(id, partition_key)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Polls `/call` until `ok` accepts an answer, at most `attempts` times, 250 ms apart.
