@@ -270,10 +270,11 @@ const door = http.createServer((req, res) => serve.call(server, req, res));
 
 (async () => {
   await listen(server, args.port);
-  await listen(door, args["inspect-port"]);
   if (managedIdentity) {
     await listen(http.createServer(identityEndpoint), args["identity-port"]);
   }
+  // The door last: the test support takes its answer as "everything is up".
+  await listen(door, args["inspect-port"]);
   console.log(
     `Cosmos DB protocol server: https://127.0.0.1:${args.port}/ ` +
       `(plain-HTTP door for tests: http://127.0.0.1:${args["inspect-port"]}/; ` +
