@@ -8,12 +8,12 @@
 // - a plain-HTTP door on a second loopback port to the very same server and data, for the
 //   tests' own reads of the stored documents (they then need no TLS stack);
 // - credentials checked as Cosmos DB would (the server checks none): an Entra ID token from a
-//   managed identity endpoint served here too, or a master key;
+//   managed identity endpoint served here too, or a request signed with the master key;
 // - four small fixes where the server differs from Cosmos DB in ways Dapr's component meets,
 //   each marked "FIX" below. They make the server behave like Cosmos DB; none relaxes a check.
 //
 // Usage: node server.js --port P --inspect-port Q --cert cert.pem --key key.pem
-//          [--identity-port R --client-id ID --identity-header H]
+//          (--identity-port R --client-id ID --identity-header H | --master-key K)
 
 "use strict";
 
@@ -167,20 +167,21 @@ const { values: args } = parseArgs({
     "identity-port": { type: "string" },
     "client-id": { type: "string" },
     "identity-header": { type: "string" },
+    "master-key": { type: "string" },
   },
 });
 for (const name of ["port", "inspect-port", "cert", "key"]) {
   if (!args[name]) {
     console.error(
       `usage: node server.js --port P --inspect-port Q --cert cert.pem --key key.pem ` +
-        `[--identity-port R --client-id ID --identity-header H] (missing --${name})`
+        `(--identity-port R --client-id ID --identity-header H | --master-key K) (missing --${name})`
     );
     process.exit(2);
   }
 }
 const managedIdentity = args["identity-port"] !== undefined;
-if (managedIdentity && !(args["client-id"] && args["identity-header"])) {
-  console.error("--identity-port needs --client-id and --identity-header");
+if (managedIdentity ? !(args["client-id"] && args["identity-header"]) : !args["master-key"]) {
+  console.error("give either --identity-port, --client-id and --identity-header, or --master-key");
   process.exit(2);
 }
 
@@ -188,28 +189,54 @@ if (managedIdentity && !(args["client-id"] && args["identity-header"])) {
 // any daprd would pass, whatever its component says.
 // - With --identity-port, the account accepts only Entra ID tokens (like an account with
 //   `disableLocalAuth`), and only the token its managed identity endpoint issued;
-// - else it accepts only master-key requests (`type=master`; the signature is not verified).
+// - else it accepts only requests signed with its master key (--master-key).
 const accessToken = crypto.randomBytes(32).toString("hex");
 function authorized(req, res) {
-  let credentials;
-  try {
-    credentials = new URLSearchParams(decodeURIComponent(req.headers.authorization || ""));
-  } catch {
-    credentials = new URLSearchParams();
-  }
+  const credentials = authorizationFields(req.headers.authorization);
   const ok = managedIdentity
-    ? credentials.get("type") === "aad" && credentials.get("sig") === accessToken
-    : credentials.get("type") === "master" && Boolean(credentials.get("sig"));
+    ? credentials.type === "aad" && credentials.sig === accessToken
+    : credentials.type === "master" && credentials.sig === masterKeySignature(req);
   if (!ok) {
     res.writeHead(401, { "content-type": "application/json" });
     res.end(JSON.stringify({
       code: "Unauthorized",
       message: managedIdentity
         ? "this account takes only an Entra ID token from its managed identity endpoint"
-        : "this account takes only master-key requests",
+        : "this account takes only requests signed with its master key",
     }));
   }
   return ok;
+}
+
+/** `type=…&ver=…&sig=…`, URL-encoded as a whole (a signature may hold `+`, `/`, `=`). */
+function authorizationFields(header) {
+  try {
+    const fields = decodeURIComponent(header || "").split("&").map((field) => {
+      const at = field.indexOf("=");
+      return at === -1 ? [field, ""] : [field.slice(0, at), field.slice(at + 1)];
+    });
+    return Object.fromEntries(fields);
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Cosmos DB's master-key signature of a request: base64 HMAC-SHA256, with the base64-decoded
+ * key, of "verb\nresource type\nresource link\nx-ms-date\n\n" (verb, type and date lower-case).
+ * A path with an odd number of segments names a feed (`dbs/d/colls/c/docs`: type `docs`,
+ * link `dbs/d/colls/c`); an even one a resource (`…/docs/ID`: type `docs`, link the path).
+ */
+function masterKeySignature(req) {
+  const path = decodeURIComponent(new URL(req.url, "https://127.0.0.1").pathname);
+  const segments = path.split("/").filter(Boolean);
+  const feed = segments.length % 2 === 1;
+  const type = segments.length === 0 ? "" : segments[segments.length - (feed ? 1 : 2)];
+  const link = (feed ? segments.slice(0, -1) : segments).join("/");
+  const date = req.headers["x-ms-date"] || "";
+  const text = `${req.method.toLowerCase()}\n${type.toLowerCase()}\n${link}\n${date.toLowerCase()}\n\n`;
+  const key = Buffer.from(args["master-key"], "base64");
+  return crypto.createHmac("sha256", key).update(text).digest("base64");
 }
 
 // A managed identity endpoint as Azure Container Apps (and App Service) runs one next to an app:
@@ -278,7 +305,7 @@ const door = http.createServer((req, res) => serve.call(server, req, res));
   console.log(
     `Cosmos DB protocol server: https://127.0.0.1:${args.port}/ ` +
       `(plain-HTTP door for tests: http://127.0.0.1:${args["inspect-port"]}/; ` +
-      (managedIdentity ? `managed identity endpoint: http://127.0.0.1:${args["identity-port"]}/)` : "master-key auth)")
+      (managedIdentity ? `managed identity endpoint: http://127.0.0.1:${args["identity-port"]}/)` : "master-key signatures)")
   );
 })().catch((error) => {
   console.error(error);

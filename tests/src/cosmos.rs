@@ -28,7 +28,7 @@ pub enum CosmosAuth {
     /// (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`). The account then takes no other credential.
     ManagedIdentity,
     /// `components/azure/master-key/statestore.yaml`: the account key, read from a secret store
-    /// (here a file; `kubernetes` on AKS). The account then takes only master-key requests.
+    /// (here a file; `kubernetes` on AKS). The account then takes only requests signed with that key.
     MasterKey,
 }
 
@@ -39,6 +39,13 @@ impl CosmosAuth {
             Self::MasterKey => "components/azure/master-key/statestore.yaml",
         }
     }
+}
+
+/// The credentials the account takes, made up for this run.
+enum Credentials {
+    ManagedIdentity(IdentityEndpoint),
+    /// The account key (base64, as Cosmos DB's keys are; hex digits are base64 too).
+    MasterKey(String),
 }
 
 /// The managed identity endpoint the server runs for [`CosmosAuth::ManagedIdentity`].
@@ -78,7 +85,7 @@ pub struct CosmosServer {
     pub certificate: PathBuf,
     pub auth: CosmosAuth,
     pub process: ManagedProcess,
-    identity: Option<IdentityEndpoint>,
+    credentials: Credentials,
     /// Where the files the backend's daprd needs besides its component go (the secrets file).
     dir: PathBuf,
     http: reqwest::Client,
@@ -112,13 +119,17 @@ impl CosmosServer {
             .arg("--key")
             .arg(&key)
             .current_dir(dir);
-        let identity = (auth == CosmosAuth::ManagedIdentity).then(IdentityEndpoint::new);
-        if let Some(identity) = &identity {
-            command
+        let credentials = match auth {
+            CosmosAuth::ManagedIdentity => Credentials::ManagedIdentity(IdentityEndpoint::new()),
+            CosmosAuth::MasterKey => Credentials::MasterKey(random_token()),
+        };
+        match &credentials {
+            Credentials::ManagedIdentity(identity) => command
                 .args(["--identity-port", &identity.port.to_string()])
                 .args(["--client-id", &identity.client_id])
-                .args(["--identity-header", &identity.header]);
-        }
+                .args(["--identity-header", &identity.header]),
+            Credentials::MasterKey(key) => command.args(["--master-key", key]),
+        };
         let mut process = ManagedProcess::spawn("cosmosdb-server", command, log_dir)
             .map_err(|e| format!("starting node {}: {e}", script.display()))?;
         let inspect_url = format!("http://127.0.0.1:{inspect_port}");
@@ -136,7 +147,7 @@ impl CosmosServer {
             certificate,
             auth,
             process,
-            identity,
+            credentials,
             dir: dir.to_owned(),
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -172,18 +183,19 @@ impl CosmosServer {
             ("COSMOS_DATABASE", DATABASE),
             ("COSMOS_CONTAINER", CONTAINER),
         ];
-        match &self.identity {
-            Some(identity) => values.push(("AZURE_CLIENT_ID", &identity.client_id)),
-            None => values.push(("SECRET_STORE", SECRET_STORE)),
+        match &self.credentials {
+            Credentials::ManagedIdentity(identity) => {
+                values.push(("AZURE_CLIENT_ID", &identity.client_id))
+            }
+            Credentials::MasterKey(_) => values.push(("SECRET_STORE", SECRET_STORE)),
         }
         write(
             dir.join("statestore.yaml"),
             substitute(component, &template, &values)?,
         )?;
-        if self.auth == CosmosAuth::MasterKey {
+        if let Credentials::MasterKey(key) = &self.credentials {
             let secrets_file = self.dir.join("secrets.json");
-            // The server takes any key (hex digits are base64 too, as a key must be).
-            let secrets = json!({"cosmos-db": {"masterKey": random_token()}});
+            let secrets = json!({"cosmos-db": {"masterKey": key}});
             write(secrets_file.clone(), secrets.to_string())?;
             let secret_store = format!(
                 "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {SECRET_STORE}\n\
@@ -203,7 +215,7 @@ impl CosmosServer {
             "SSL_CERT_FILE",
             self.certificate.to_string_lossy().into_owned(),
         )];
-        if let Some(identity) = &self.identity {
+        if let Credentials::ManagedIdentity(identity) = &self.credentials {
             let url = format!("http://127.0.0.1:{}/msi/token", identity.port);
             env.push(("IDENTITY_ENDPOINT", url));
             env.push(("IDENTITY_HEADER", identity.header.clone()));

@@ -137,7 +137,7 @@ async fn transactions_are_atomic_and_queries_keep_to_their_partition() {
 }
 
 /// The fallback variant: daprd reads the account key from a secret store, and the account,
-/// which then takes only master-key requests, accepts what it signs.
+/// which then takes only requests signed with that key, accepts what it signs.
 #[tokio::test]
 async fn the_master_key_variant_signs_in_with_the_key_from_its_secret_store() {
     let pair = TestPair::spawn_on(StateStore::Cosmos(CosmosAuth::MasterKey)).await;
