@@ -4,7 +4,9 @@
 //! configuration files. `scripts/run-local.sh` and every end-to-end test use this one launcher.
 
 pub mod dapr;
+pub mod idp;
 pub mod launcher;
 pub mod process;
+pub mod tokens;
 
 pub use launcher::{Service, Topology, TopologyOptions};
