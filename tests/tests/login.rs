@@ -107,6 +107,12 @@ async fn api_clients_need_a_valid_token_at_the_sidecar_and_at_the_app() {
             "{what} at the sidecar: {}",
             at_sidecar.text
         );
+        // daprd's own 401 (plain text), not the app's problem body: the sidecar refused it.
+        assert_ne!(
+            at_sidecar.headers.get("content-type").unwrap(),
+            "application/problem+json",
+            "{what}: the sidecar let it through to the app"
+        );
         let at_app = call_with(&pair, &app_directly, token.as_deref(), save("bad", what)).await;
         at_app.assert_problem(401, detail);
         if let Some(token) = token {
