@@ -36,10 +36,11 @@ struct TestApp {
 impl TestApp {
     /// The frontend with an issuer whose key set holds `key`, fetched again at most once a minute.
     async fn spawn() -> Self {
-        Self::spawn_with_refresh_secs(60).await
+        Self::spawn_with(&[]).await
     }
 
-    async fn spawn_with_refresh_secs(jwks_min_refresh_secs: u64) -> Self {
+    /// The same with more settings (`--auth-mode easyauth`, `--jwks-min-refresh-secs 2`).
+    async fn spawn_with(settings: &[&str]) -> Self {
         let issuer = MockServer::start().await;
         let key = SigningKey::generate("key-1");
         Mock::given(method("GET"))
@@ -51,15 +52,18 @@ impl TestApp {
             .mount(&issuer)
             .await;
         let sidecar = MockServer::start().await;
-        let settings = Settings::parse_from([
-            "frontend",
-            "--oidc-issuer",
-            &issuer.uri(),
-            "--oidc-audience",
-            AUDIENCE,
-            "--jwks-min-refresh-secs",
-            &jwks_min_refresh_secs.to_string(),
-        ]);
+        let issuer_uri = issuer.uri();
+        let settings = Settings::parse_from(
+            [
+                "frontend",
+                "--oidc-issuer",
+                &issuer_uri,
+                "--oidc-audience",
+                AUDIENCE,
+            ]
+            .iter()
+            .chain(settings),
+        );
         let authenticator = Authenticator::from_settings(&settings.auth).unwrap();
         let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
         let router = app(
@@ -92,9 +96,20 @@ impl TestApp {
     }
 
     async fn get_page(&self, token: Option<&str>) -> (StatusCode, String, Option<String>) {
+        self.get_page_with(token, &[]).await
+    }
+
+    async fn get_page_with(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
         let mut request = Request::get("/");
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = self
             .router
@@ -187,7 +202,7 @@ async fn each_kind_of_bad_token_gets_a_401_that_says_what_was_wrong() {
 
 #[tokio::test]
 async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
-    let app = TestApp::spawn_with_refresh_secs(2).await;
+    let app = TestApp::spawn_with(&["--jwks-min-refresh-secs", "2"]).await;
     // Keys are made up front: making one can take longer than the interval on a busy machine.
     let rotated = SigningKey::generate("key-2");
     let made_up = [
@@ -261,4 +276,43 @@ async fn health_probes_need_no_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_issuer_whose_keys_cannot_be_fetched_is_a_503_not_a_401() {
+    // No key set is served: the issuer answers 404 for it.
+    let app = TestApp::spawn().await;
+    let (status, body, _) = app.get_page(Some(&app.key.sign(&app.claims(300)))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("keys could not be fetched"), "{body}");
+}
+
+#[tokio::test]
+async fn easyauth_takes_the_caller_from_the_principal_headers_and_checks_a_bearer_token() {
+    use base64::Engine;
+    let app = TestApp::spawn_with(&["--auth-mode", "easyauth"]).await;
+    app.serve_keys(&[&app.key], 1).await;
+    let principal = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"auth_typ":"aad","claims":[{"typ":"name","val":"Grace Hopper"}]}"#);
+    let signed_in = [
+        ("x-ms-client-principal", principal.as_str()),
+        ("x-ms-client-principal-id", "oid-grace"),
+    ];
+
+    let (status, body, _) = app.get_page_with(None, &signed_in).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("Signed in as <strong>Grace Hopper</strong>"),
+        "{body}"
+    );
+
+    app.assert_refused(None, "X-MS-CLIENT-PRINCIPAL headers are missing")
+        .await;
+    // A bearer token, when there is one, is checked even with the headers present.
+    let expired = app.key.sign(&app.claims(-600));
+    let (status, body, _) = app.get_page_with(Some(&expired), &signed_in).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body, _) = app.get_page(Some(&app.key.sign(&app.claims(300)))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Test ada"), "{body}");
 }
