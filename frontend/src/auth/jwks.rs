@@ -3,7 +3,7 @@
 //! most once per `min_refresh` so made-up key ids cannot turn into a flood of fetches.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
@@ -19,13 +19,16 @@ pub struct KeySet {
     issuer: String,
     http: reqwest::Client,
     min_refresh: Duration,
-    cache: Mutex<Cache>,
+    /// Read by every request; replaced whole after a fetch.
+    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Held while fetching, so requests with unknown key ids wait for one fetch; requests with
+    /// known ones never wait.
+    fetch: Mutex<FetchState>,
 }
 
 #[derive(Default)]
-struct Cache {
+struct FetchState {
     jwks_uri: Option<String>,
-    keys: HashMap<String, Arc<DecodingKey>>,
     fetched_at: Option<Instant>,
 }
 
@@ -39,43 +42,54 @@ impl KeySet {
             issuer: issuer.to_owned(),
             http,
             min_refresh,
-            cache: Mutex::new(Cache::default()),
+            keys: RwLock::default(),
+            fetch: Mutex::default(),
         })
     }
 
     /// The key with this id, fetching the key set first if it is unknown and the last fetch is
-    /// old enough. Concurrent requests wait for one fetch rather than each making their own.
+    /// old enough.
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, AuthError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(key) = cache.keys.get(kid) {
-            return Ok(key.clone());
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
         }
-        let may_fetch = cache
+        let mut state = self.fetch.lock().await;
+        // Another request may have fetched the key set while this one waited.
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        if state
             .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.min_refresh);
-        if may_fetch {
-            self.refresh(&mut cache).await?;
+            .is_none_or(|at| at.elapsed() >= self.min_refresh)
+        {
+            let keys = self.fetch_keys(&mut state).await?;
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         }
-        cache
-            .keys
-            .get(kid)
-            .cloned()
+        self.cached(kid)
             .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
     }
 
-    async fn refresh(&self, cache: &mut Cache) -> Result<(), AuthError> {
-        let jwks_uri = match &cache.jwks_uri {
+    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.get(kid).cloned()
+    }
+
+    async fn fetch_keys(
+        &self,
+        state: &mut FetchState,
+    ) -> Result<HashMap<String, Arc<DecodingKey>>, AuthError> {
+        let jwks_uri = match &state.jwks_uri {
             Some(uri) => uri.clone(),
             None => {
                 let uri = self.discover().await?;
-                cache.jwks_uri = Some(uri.clone());
+                state.jwks_uri = Some(uri.clone());
                 uri
             }
         };
         // Counted as a fetch even when it fails, so a down issuer is not asked on every request.
-        cache.fetched_at = Some(Instant::now());
+        state.fetched_at = Some(Instant::now());
         let set: JwkSetJson = self.get_json(&jwks_uri).await?;
-        cache.keys = set
+        let keys: HashMap<_, _> = set
             .keys
             .into_iter()
             // Keys of kinds this library cannot use (or without a kid) are skipped, not fatal.
@@ -87,11 +101,11 @@ impl KeySet {
             })
             .collect();
         tracing::info!(
-            keys = cache.keys.len(),
+            keys = keys.len(),
             jwks_uri,
             "fetched the issuer's signing keys"
         );
-        Ok(())
+        Ok(keys)
     }
 
     /// `jwks_uri` from `<issuer>/.well-known/openid-configuration`, after checking the document
