@@ -203,3 +203,27 @@ async fn a_person_logs_in_with_a_browser_and_saves_a_key_through_the_page() {
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn without_the_login_the_frontend_says_at_start_that_nobody_is_checked() {
+    // The plain topology sets AUTH_MODE=off explicitly (the default is jwt).
+    let pair = TestPair::spawn().await;
+    let is_warning = |line: &Value| {
+        line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("AUTH_MODE=off"))
+    };
+    let lines = pair.log_lines("frontend", is_warning).await;
+    assert!(lines.iter().any(is_warning), "{lines:?}");
+    // And anyone gets the page.
+    let page = pair
+        .send(pair.http.get(format!("{}/", pair.topology.frontend_url())))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("nobody (AUTH_MODE=off)"),
+        "{}",
+        page.text
+    );
+}
