@@ -28,6 +28,22 @@ if [ ! tests/cosmos/node_modules/.package-lock.json -nt tests/cosmos/package-loc
   npm ci --prefix tests/cosmos --no-audit --no-fund
 fi
 # ---- end of the Cosmos DB tier ---------------------------------------------------------------
+# --- login (tests/tests/login.rs) ------------------------------------------------------------
+# The local identity provider (npm `oidc-provider`, pinned in tests/oidc/package-lock.json) and a
+# headless Chromium with its WebDriver (Debian `chromium`, `chromium-driver`). Each is installed
+# only when missing, so a re-run is quick.
+need node "install Node.js 20.19 or newer (with npm) for the local identity provider"
+if [ ! -d tests/oidc/node_modules/oidc-provider ] ||
+  [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/oidc --no-audit --no-fund
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver
+fi
+# --- end login --------------------------------------------------------------------------------
 
 # The end-to-end tests start the apps' binaries, so build them first.
 cargo build --locked --workspace --bins

@@ -1,6 +1,7 @@
 use service_kit::settings::ServiceSettings;
 
 use crate::allowlist::Allowlist;
+use crate::auth::AuthSettings;
 
 /// Every setting of the frontend: a flag, or the environment variable named beside it.
 #[derive(clap::Parser, Debug, Clone)]
@@ -17,4 +18,7 @@ pub struct Config {
     /// where a method ending in `/*` allows anything below it and `*` allows every method.
     #[arg(long, env = "CALL_ALLOWLIST", default_value = Allowlist::DEFAULT)]
     pub call_allowlist: Allowlist,
+
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }

@@ -22,8 +22,14 @@ pub struct CallState {
     pub allowlist: Arc<Allowlist>,
 }
 
+/// `/call` for API clients, and the same handler at `/page/call` for the browser page: behind
+/// the login pipeline only browser paths (`/` and `/page/...`) start a login, so an API client
+/// without a token gets a 401 from `/call` rather than a redirect to a login page.
 pub fn router(state: CallState) -> Router {
-    Router::new().route("/call", post(call)).with_state(state)
+    Router::new()
+        .route("/call", post(call))
+        .route("/page/call", post(call))
+        .with_state(state)
 }
 
 /// Response headers of the target that are handed back with its body.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use frontend::allowlist::Allowlist;
+use frontend::auth::Authenticator;
 use frontend::routes::CallState;
 use frontend::startup::app;
 use serde_json::{Value, json};
@@ -34,6 +35,7 @@ async fn spawn_app() -> TestApp {
             allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
         },
         None,
+        Arc::new(Authenticator::Off),
     );
     TestApp { sidecar, router }
 }
@@ -228,5 +230,6 @@ fn app_with(sidecar: SidecarClient) -> axum::Router {
             allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
         },
         None,
+        Arc::new(Authenticator::Off),
     )
 }

@@ -183,6 +183,14 @@ fn env_value(name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
+/// Who made a request (a token's subject, and a name when there is one), put on the response by
+/// an authentication layer so the request's log line can name the caller.
+#[derive(Debug, Clone)]
+pub struct LoggedCaller {
+    pub subject: String,
+    pub name: Option<String>,
+}
+
 /// Middleware: for each request a server span (continuing the caller's `traceparent`), its
 /// metrics, and one log line inside the span.
 pub async fn observe_request(request: Request, next: Next) -> Response {
@@ -216,11 +224,14 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "error");
     }
     metrics::record_request(&method, &route, status, elapsed);
+    let caller = response.extensions().get::<LoggedCaller>();
     span.in_scope(|| {
         tracing::info!(
             method = %method,
             path = %path,
             status = status.as_u16(),
+            caller = caller.map(|c| c.subject.as_str()),
+            caller_name = caller.and_then(|c| c.name.as_deref()),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );

@@ -10,6 +10,7 @@ use tokio::process::Command;
 
 use crate::cosmos::{CosmosAuth, CosmosServer};
 use crate::dapr::{app_bin_dir, bin_dir, free_port, random_token, repo_root};
+use crate::idp::{self, IdentityProvider};
 use crate::process::ManagedProcess;
 
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -37,6 +38,10 @@ pub struct TopologyOptions {
     pub otlp_endpoint: Option<String>,
     /// Where the backend's daprd saves: Dapr's SQLite store (the default) or Cosmos DB.
     pub state_store: StateStore,
+    /// The login topology: a local identity provider, the frontend with `AUTH_MODE=jwt`, and
+    /// its sidecar as the gated entry (OAuth2 login and bearer checks,
+    /// `dapr-config/frontend-login.yaml`). Off: the frontend runs with `AUTH_MODE=off`.
+    pub login: bool,
 }
 
 impl Default for TopologyOptions {
@@ -46,6 +51,7 @@ impl Default for TopologyOptions {
             frontend_port: 0,
             otlp_endpoint: None,
             state_store: StateStore::Sqlite,
+            login: false,
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct Topology {
     pub frontend: Service,
     /// The Cosmos DB protocol server, with [`StateStore::Cosmos`].
     pub cosmos: Option<CosmosServer>,
+    /// The local identity provider of the login topology.
+    pub identity_provider: Option<IdentityProvider>,
     sentry: ManagedProcess,
     context: Arc<RunContext>,
     _temp: Option<TempDir>,
@@ -135,12 +143,22 @@ impl Topology {
             options.frontend_port
         };
         let backend = Service::new("backend", free_port(), true, context.clone());
-        let frontend = Service::new("frontend", frontend_port, false, context.clone());
+        let mut frontend = Service::new("frontend", frontend_port, false, context.clone());
+        let identity_provider = if options.login {
+            let provider = IdentityProvider::start(&context.log_dir, &frontend.login_url()).await?;
+            frontend.login = Some(LoginSettings::new(&provider, frontend.login_url()));
+            // Browsers reach this sidecar's API and cannot send a dapr-api-token.
+            frontend.dapr_api_token = String::new();
+            Some(provider)
+        } else {
+            None
+        };
         let mut topology = Self {
             workdir,
             backend,
             frontend,
             cosmos,
+            identity_provider,
             sentry,
             context,
             _temp: temp,
@@ -175,6 +193,11 @@ impl Topology {
         self.frontend.app_url()
     }
 
+    /// The gated entry of the login topology: the page, through the frontend's sidecar.
+    pub fn login_url(&self) -> String {
+        self.frontend.login_url()
+    }
+
     /// The end of every process's log, for a failure message.
     pub fn log_tails(&self, lines: usize) -> String {
         let mut out = String::new();
@@ -196,11 +219,20 @@ impl Topology {
                 process.log_tail(lines)
             ));
         }
+        if let Some(provider) = &self.identity_provider {
+            out.push_str(&format!(
+                "----- oidc-provider\n{}\n",
+                provider.log_tail(lines)
+            ));
+        }
         out
     }
 
     pub async fn stop(&mut self) {
         self.frontend.stop().await;
+        if let Some(provider) = self.identity_provider.as_mut() {
+            provider.stop().await;
+        }
         self.backend.stop().await;
         if let Some(cosmos) = self.cosmos.as_mut() {
             cosmos.stop().await;
@@ -214,7 +246,7 @@ impl Topology {
 fn write_configurations(config_dir: &Path, otlp_endpoint: Option<&str>) -> Result<(), String> {
     std::fs::create_dir_all(config_dir)
         .map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
-    for name in ["frontend.yaml", "backend.yaml"] {
+    for name in ["frontend.yaml", "frontend-login.yaml", "backend.yaml"] {
         let shipped = repo_root().join("dapr-config").join(name);
         let text = std::fs::read_to_string(&shipped)
             .map_err(|e| format!("reading {}: {e}", shipped.display()))?;
@@ -316,13 +348,38 @@ pub struct Service {
     pub dapr_metrics_port: u16,
     /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
     pub app_metrics_port: u16,
-    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`).
+    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). Empty for the login entry,
+    /// whose sidecar asks for none.
     pub dapr_api_token: String,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,
     app: Option<ManagedProcess>,
     sidecar: Option<ManagedProcess>,
+    login: Option<LoginSettings>,
     context: Arc<RunContext>,
+}
+
+/// What the frontend and its sidecar are told in the login topology.
+struct LoginSettings {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    auth_url: String,
+    token_url: String,
+    redirect_url: String,
+}
+
+impl LoginSettings {
+    fn new(provider: &IdentityProvider, redirect_url: String) -> Self {
+        Self {
+            issuer: provider.issuer.clone(),
+            client_id: provider.client_id.clone(),
+            client_secret: provider.client_secret.clone(),
+            auth_url: provider.auth_url(),
+            token_url: provider.token_url(),
+            redirect_url,
+        }
+    }
 }
 
 impl Service {
@@ -344,6 +401,7 @@ impl Service {
             app_api_token: only_through_sidecar.then(random_token),
             app: None,
             sidecar: None,
+            login: None,
             context,
         }
     }
@@ -360,6 +418,16 @@ impl Service {
         format!("http://127.0.0.1:{}", self.dapr_http_port)
     }
 
+    /// The app's page through its sidecar (`/` of the app, invoked by app id).
+    pub fn login_url(&self) -> String {
+        format!("{}/v1.0/invoke/{}/method/", self.sidecar_url(), self.app_id)
+    }
+
+    /// `DAPR_API_TOKEN` for the app and its daprd, unless the sidecar asks for none.
+    fn api_token(&self) -> Option<&str> {
+        Some(self.dapr_api_token.as_str()).filter(|token| !token.is_empty())
+    }
+
     pub async fn start_app(&mut self) -> Result<(), String> {
         let context = self.context();
         let mut command = Command::new(app_bin_dir().join(&self.app_id));
@@ -367,11 +435,14 @@ impl Service {
             .env("HOST", "127.0.0.1")
             .env("PORT", self.app_port.to_string())
             .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
-            .env("DAPR_API_TOKEN", &self.dapr_api_token)
             .env("LOG_FORMAT", "json")
             .env("METRICS_PORT", self.app_metrics_port.to_string())
+            .env_remove("DAPR_API_TOKEN")
             .env_remove("APP_API_TOKEN")
             .current_dir(&context.workdir);
+        if let Some(token) = self.api_token() {
+            command.env("DAPR_API_TOKEN", token);
+        }
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
         }
@@ -383,6 +454,15 @@ impl Service {
                 .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
                 .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS);
         }
+        // The frontend checks callers itself; `off` must be said explicitly (the backend
+        // ignores the setting).
+        match &self.login {
+            Some(login) => command
+                .env("AUTH_MODE", "jwt")
+                .env("OIDC_ISSUER", &login.issuer)
+                .env("OIDC_AUDIENCE", idp::AUDIENCE),
+            None => command.env("AUTH_MODE", "off"),
+        };
         let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir)
             .map_err(|e| format!("starting {}: {e}", self.app_id))?;
         self.app = Some(process);
@@ -392,8 +472,9 @@ impl Service {
     pub async fn start_sidecar(&mut self) -> Result<(), String> {
         let context = self.context();
         let root = repo_root();
-        let (config, resources) = match self.app_id.as_str() {
-            "backend" => ("backend.yaml", context.backend_resources.clone()),
+        let (config, resources) = match (self.app_id.as_str(), &self.login) {
+            ("backend", _) => ("backend.yaml", context.backend_resources.clone()),
+            (_, Some(_)) => ("frontend-login.yaml", root.join("components/local")),
             _ => ("frontend.yaml", root.join("components/local")),
         };
         let mut command = Command::new(bin_dir().join("daprd"));
@@ -426,15 +507,34 @@ impl Service {
             .args(["--enable-mtls", "--sentry-address", &context.sentry_address])
             .args(["--dapr-graceful-shutdown-seconds", "2"])
             .env("DAPR_TRUST_ANCHORS", &context.trust_anchors)
-            .env("DAPR_API_TOKEN", &self.dapr_api_token)
             .env("NAMESPACE", "default")
             .env("DAPR_HOST_IP", "127.0.0.1")
+            .env_remove("DAPR_API_TOKEN")
             .env_remove("APP_API_TOKEN")
             // daprd's exporter takes its address from the run's Configuration, not from these.
             .env_remove(OTLP_ENDPOINT_VARIABLES[0])
             .env_remove(OTLP_ENDPOINT_VARIABLES[1])
             .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS)
             .current_dir(&context.workdir);
+        if let Some(token) = self.api_token() {
+            command.env("DAPR_API_TOKEN", token);
+        }
+        // The login middleware and its secret store (components/login/), which read these.
+        if let Some(login) = &self.login {
+            command
+                .args([
+                    "--resources-path",
+                    &root.join("components/login").to_string_lossy(),
+                ])
+                .env("LOGIN_CLIENT_ID", &login.client_id)
+                .env("LOGIN_SECRET_CLIENT_SECRET", &login.client_secret)
+                .env("LOGIN_SCOPES", idp::SCOPES)
+                .env("LOGIN_AUTH_URL", &login.auth_url)
+                .env("LOGIN_TOKEN_URL", &login.token_url)
+                .env("LOGIN_REDIRECT_URL", &login.redirect_url)
+                .env("LOGIN_ISSUER", &login.issuer)
+                .env("LOGIN_AUDIENCE", idp::AUDIENCE);
+        }
         if self.app_port != 0 {
             command.args([
                 "--app-port",

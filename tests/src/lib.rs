@@ -5,8 +5,10 @@
 
 pub mod cosmos;
 pub mod dapr;
+pub mod idp;
 pub mod launcher;
 pub mod process;
+pub mod tokens;
 
 pub use cosmos::{CosmosAuth, CosmosServer};
 pub use launcher::{Service, StateStore, Topology, TopologyOptions};

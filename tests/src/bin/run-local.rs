@@ -1,9 +1,12 @@
 //! The pair on this machine: Sentry, the backend and its daprd, the frontend and its daprd,
-//! with the embedded SQLite state store under `./.data`. Stops on Ctrl-C.
+//! with the embedded SQLite state store under `./.data`. With `--login`, also a local identity
+//! provider, and the frontend's sidecar as the gated entry a browser can log in through.
+//! Stops on Ctrl-C.
 
 use std::path::PathBuf;
 
 use clap::Parser;
+use e2e::idp::IdentityProvider;
 use e2e::{Topology, TopologyOptions};
 
 #[derive(Parser)]
@@ -19,6 +22,10 @@ struct Args {
     /// the traces of both apps and both daprd. Without it nothing is exported.
     #[arg(long, env = "OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Start a local OpenID provider (npm `oidc-provider`, `npm ci --prefix tests/oidc` once)
+    /// and put the OAuth2 login in front of the frontend, on its sidecar.
+    #[arg(long, env = "LOGIN")]
+    login: bool,
 }
 
 #[tokio::main]
@@ -34,6 +41,7 @@ async fn main() -> std::process::ExitCode {
         workdir: Some(workdir),
         frontend_port: args.port,
         otlp_endpoint: args.otlp_endpoint,
+        login: args.login,
         ..TopologyOptions::default()
     })
     .await
@@ -44,8 +52,20 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let instructions = match &topology.identity_provider {
+        Some(provider) => login_instructions(&topology, provider),
+        None => plain_instructions(&topology),
+    };
+    println!("{instructions}");
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping ...");
+    topology.stop().await;
+    std::process::ExitCode::SUCCESS
+}
+
+fn plain_instructions(topology: &Topology) -> String {
     let url = topology.frontend_url();
-    println!(
+    format!(
         r#"
 The pair is running. The frontend is at {url}
 
@@ -61,9 +81,35 @@ The pair is running. The frontend is at {url}
 State is kept in {state}. Press Ctrl-C to stop.
 "#,
         state = topology.workdir.join("state.db").display()
-    );
-    let _ = tokio::signal::ctrl_c().await;
-    eprintln!("stopping ...");
-    topology.stop().await;
-    std::process::ExitCode::SUCCESS
+    )
+}
+
+fn login_instructions(topology: &Topology, provider: &IdentityProvider) -> String {
+    format!(
+        r#"
+The pair is running behind a login. Open this in a browser (use 127.0.0.1, not localhost:
+the login's session cookie is kept per host name):
+
+  {login_url}
+
+  user: {user}    password: {password}    (made up for this run)
+
+API clients get a token from the local provider (client credentials) and call through the
+same sidecar; without a token the answer is 401:
+
+  TOKEN=$(curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials -d scope=api {token_url} | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -X POST -H "Authorization: Bearer $TOKEN" -d '{{"appId":"backend","method":"savestate","payload":{{"key":"mykey","data":"123"}}}}' {login_url}call
+
+The frontend app itself ({app_url}) checks the same tokens (AUTH_MODE=jwt).
+State is kept in {state}. Press Ctrl-C to stop.
+"#,
+        login_url = topology.login_url(),
+        user = provider.user,
+        password = provider.password,
+        client_id = provider.client_id,
+        client_secret = provider.client_secret,
+        token_url = provider.token_url(),
+        app_url = topology.frontend_url(),
+        state = topology.workdir.join("state.db").display()
+    )
 }

@@ -1,0 +1,107 @@
+//! Validating a bearer JWT: the algorithm must be on the allowlist (never `none`, never HMAC),
+//! the signature must verify with the issuer's key named by `kid`, and `iss`, `aud`, `exp`
+//! and `nbf` must hold, with a small leeway for clock skew.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::jwks::KeySet;
+use super::{AuthError, Caller};
+
+pub struct JwtValidator {
+    keys: KeySet,
+    algorithms: Vec<Algorithm>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+/// The claims the app uses; the rest of the token is checked by jsonwebtoken or ignored.
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+impl JwtValidator {
+    pub fn new(
+        issuer: &str,
+        audience: &str,
+        algorithms: &[Algorithm],
+        leeway_secs: u64,
+        jwks_min_refresh: Duration,
+    ) -> Result<Self, String> {
+        if algorithms.is_empty() {
+            return Err("JWT_ALGORITHMS is empty".into());
+        }
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms.to_vec();
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = leeway_secs;
+        Ok(Self {
+            keys: KeySet::new(issuer, jwks_min_refresh)?,
+            algorithms: algorithms.to_vec(),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub async fn validate(&self, token: &str) -> Result<Caller, AuthError> {
+        // The header is read before any key is looked up, so `alg: none`, HMAC and unknown
+        // algorithms are turned away without a fetch.
+        let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
+            ErrorKind::InvalidAlgorithmName | ErrorKind::Json(_) => {
+                AuthError::Malformed("its header is not valid or names an unknown algorithm".into())
+            }
+            _ => AuthError::Malformed("it is not three base64url parts".into()),
+        })?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(AuthError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::Malformed("its header has no kid".into()))?;
+        let key = self.keys.key(&kid).await?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+            .map_err(|error| from_validation_error(error.kind()))?;
+        let claims = data.claims;
+        Ok(Caller {
+            subject: claims.sub,
+            name: claims.name.or(claims.preferred_username),
+        })
+    }
+}
+
+fn from_validation_error(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidAudience => AuthError::WrongAudience,
+        ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+        ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAllowed("that algorithm".into()),
+        ErrorKind::InvalidSignature => AuthError::BadSignature,
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidClaimFormat(_) => {
+            AuthError::Malformed("its claims are not valid JSON of the expected shape".into())
+        }
+        _ => AuthError::Malformed("it could not be decoded".into()),
+    }
+}
