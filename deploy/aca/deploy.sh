@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Deploys the pair to Azure Container Apps from this repository's source, end to end:
+#
+#   deploy/aca/deploy.sh --resource-group dapr-pair-rg --location westeurope
+#
+# 1. resource group and Container Apps environment
+# 2. Cosmos DB account (keys disabled), database `dapr-pair`, container `state` (/partitionKey)
+# 3. a user-assigned identity for the backend with Cosmos DB's Data Contributor role
+# 4. the environment's Dapr state store component (deploy/aca/statestore.yaml), scoped to backend
+# 5. backend: `az containerapp up` from the Dockerfile, internal ingress, identity, Dapr
+# 6. frontend: the same image, external ingress, Dapr
+# 7. probes and replica counts for both
+# 8. an Entra app registration and Container Apps' built-in auth in front of the frontend
+#
+# Then it prints the frontend's URL and the curl to run. Re-running it updates in place.
+# Needs: az (logged in: `az login`), permission to create app registrations in the tenant.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: deploy/aca/deploy.sh --resource-group NAME --location REGION [options]
+
+  --resource-group, -g NAME  resource group (created if missing)
+  --location, -l REGION      Azure region, e.g. westeurope
+  --environment NAME         Container Apps environment (default: dapr-pair-env)
+  --cosmos-account NAME      Cosmos DB account, globally unique (default: dapr-pair-<random>)
+  --identity NAME            the backend's managed identity (default: dapr-pair-backend)
+  --app-registration NAME    Entra app registration for login (default: dapr-pair-<group>)
+USAGE
+}
+
+resource_group="" location="" environment="dapr-pair-env" cosmos_account=""
+identity="dapr-pair-backend" app_registration=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -g | --resource-group) resource_group="$2"; shift 2 ;;
+    -l | --location) location="$2"; shift 2 ;;
+    --environment) environment="$2"; shift 2 ;;
+    --cosmos-account) cosmos_account="$2"; shift 2 ;;
+    --identity) identity="$2"; shift 2 ;;
+    --app-registration) app_registration="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "deploy.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [ -z "$resource_group" ] || [ -z "$location" ]; then
+  usage >&2
+  exit 2
+fi
+app_registration="${app_registration:-dapr-pair-$resource_group}"
+
+# Each app's settings (see README, "Settings"). External ingress reaches the frontend directly,
+# not through its sidecar, so it cannot demand the sidecar's APP_API_TOKEN
+# (REQUIRE_APP_API_TOKEN=false): built-in auth guards it instead, and the app reads the
+# signed-in user from the X-MS-CLIENT-PRINCIPAL headers (AUTH_MODE=easyauth).
+backend_env=(SERVICE=backend LOG_FORMAT=json)
+frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false AUTH_MODE=easyauth LOG_FORMAT=json)
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "Resource group $resource_group and Container Apps environment $environment"
+az group create --name "$resource_group" --location "$location" --output none
+az containerapp env create --name "$environment" --resource-group "$resource_group" \
+  --location "$location" --output none
+
+step "Cosmos DB: account, database dapr-pair, container state (/partitionKey)"
+if [ -z "$cosmos_account" ]; then
+  # Reuse the account of an earlier run, else make a new globally unique name.
+  cosmos_account="$(az cosmosdb list --resource-group "$resource_group" --query "[0].name" --output tsv)"
+  cosmos_account="${cosmos_account:-dapr-pair-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}"
+fi
+if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
+  # Keys off: only Entra identities with a data-plane role can read or write.
+  az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
+    --locations regionName="$location" --disable-local-auth true --output none
+fi
+az cosmosdb sql database create --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --name dapr-pair --output none
+az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
+cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
+  --query documentEndpoint --output tsv)"
+
+step "Managed identity $identity with Cosmos DB Built-in Data Contributor"
+az identity create --name "$identity" --resource-group "$resource_group" --location "$location" --output none
+identity_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query id --output tsv)"
+identity_client_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query clientId --output tsv)"
+identity_principal_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query principalId --output tsv)"
+data_contributor=00000000-0000-0000-0000-000000000002
+if [ -z "$(az cosmosdb sql role assignment list --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --query "[?principalId=='$identity_principal_id' && ends_with(roleDefinitionId, '$data_contributor')].id" --output tsv)" ]; then
+  az cosmosdb sql role assignment create --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --role-definition-id "$data_contributor" --principal-id "$identity_principal_id" --scope "/" --output none
+fi
+
+step "Dapr component statestore (Cosmos DB, managed identity, scoped to backend)"
+component="$(<"$here/statestore.yaml")"
+component="${component//"\${COSMOS_URL}"/$cosmos_url}"
+component="${component//"\${BACKEND_IDENTITY_CLIENT_ID}"/$identity_client_id}"
+printf '%s\n' "$component" >"$work/statestore.yaml"
+az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
+  --dapr-component-name statestore --yaml "$work/statestore.yaml" --output none
+
+step "backend: build the image from the Dockerfile and deploy it (internal ingress)"
+# Internal ingress: reachable only inside the environment, and even there the app answers
+# only requests carrying the APP_API_TOKEN that Container Apps gives its Dapr sidecar.
+az containerapp up --name backend --resource-group "$resource_group" --environment "$environment" \
+  --location "$location" --source "$repo" --ingress internal --target-port 8080 \
+  --env-vars "${backend_env[@]}"
+image="$(az containerapp show --name backend --resource-group "$resource_group" \
+  --query "properties.template.containers[0].image" --output tsv)"
+az containerapp identity assign --name backend --resource-group "$resource_group" \
+  --user-assigned "$identity_id" --output none
+# `up` has no Dapr options: enable the sidecar afterwards.
+az containerapp dapr enable --name backend --resource-group "$resource_group" \
+  --dapr-app-id backend --dapr-app-port 8080 --dapr-app-protocol http --output none
+
+step "frontend: the same image, external ingress"
+az containerapp up --name frontend --resource-group "$resource_group" --environment "$environment" \
+  --location "$location" --image "$image" --ingress external --target-port 8080 \
+  --env-vars "${frontend_env[@]}"
+az containerapp dapr enable --name frontend --resource-group "$resource_group" \
+  --dapr-app-id frontend --dapr-app-port 8080 --dapr-app-protocol http --output none
+
+step "Probes and replicas"
+# One replica stays up (no cold start on the first call); /readyz is ready only while the
+# Dapr sidecar answers, so traffic waits for it.
+yaml_env() {
+  local setting
+  for setting in "$@"; do
+    printf '          - name: %s\n            value: "%s"\n' "${setting%%=*}" "${setting#*=}"
+  done
+}
+for app in backend frontend; do
+  env_name="${app}_env[@]"
+  cat >"$work/$app.yaml" <<YAML
+properties:
+  template:
+    containers:
+      - name: $app
+        image: $image
+        resources:
+          cpu: 0.25
+          memory: 0.5Gi
+        env:
+$(yaml_env "${!env_name}")
+        probes:
+          - type: Liveness
+            httpGet:
+              path: /healthz
+              port: 8080
+            periodSeconds: 10
+          - type: Readiness
+            httpGet:
+              path: /readyz
+              port: 8080
+            periodSeconds: 5
+    scale:
+      minReplicas: 1
+      maxReplicas: 3
+YAML
+  az containerapp update --name "$app" --resource-group "$resource_group" --yaml "$work/$app.yaml" --output none
+done
+
+fqdn="$(az containerapp show --name frontend --resource-group "$resource_group" \
+  --query properties.configuration.ingress.fqdn --output tsv)"
+tenant_id="$(az account show --query tenantId --output tsv)"
+
+step "Login: Entra app registration $app_registration and built-in auth on the frontend"
+client_id="$(az ad app list --display-name "$app_registration" --query "[0].appId" --output tsv)"
+if [ -z "$client_id" ]; then
+  client_id="$(az ad app create --display-name "$app_registration" --sign-in-audience AzureADMyOrg \
+    --web-redirect-uris "https://$fqdn/.auth/login/aad/callback" --enable-id-token-issuance true \
+    --query appId --output tsv)"
+fi
+az ad app update --id "$client_id" --identifier-uris "api://$client_id" \
+  --web-redirect-uris "https://$fqdn/.auth/login/aad/callback"
+# An API scope (`user_impersonation`) that the Azure CLI may ask for without a consent
+# prompt, and v2 access tokens, so `az account get-access-token` gives curl a token that
+# built-in auth accepts.
+scope_id="$(az ad app show --id "$client_id" --query "api.oauth2PermissionScopes[0].id" --output tsv)"
+scope_id="${scope_id:-$(cat /proc/sys/kernel/random/uuid)}"
+azure_cli=04b07795-8ddb-461a-bbee-02f9e1bf7b46
+cat >"$work/api.json" <<JSON
+{"api": {"requestedAccessTokenVersion": 2,
+  "oauth2PermissionScopes": [{"id": "$scope_id", "value": "user_impersonation", "type": "User", "isEnabled": true,
+    "adminConsentDisplayName": "Use dapr-pair", "adminConsentDescription": "Call dapr-pair as the signed-in user",
+    "userConsentDisplayName": "Use dapr-pair", "userConsentDescription": "Call dapr-pair as you"}],
+  "preAuthorizedApplications": [{"appId": "$azure_cli", "delegatedPermissionIds": ["$scope_id"]}]}}
+JSON
+az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications(appId='$client_id')" \
+  --headers Content-Type=application/json --body "@$work/api.json" --output none
+# A new client secret each run; it goes straight into the container app's secrets.
+client_secret="$(az ad app credential reset --id "$client_id" --display-name easy-auth --years 1 \
+  --query password --output tsv)"
+az containerapp auth microsoft update --name frontend --resource-group "$resource_group" \
+  --client-id "$client_id" --client-secret "$client_secret" --tenant-id "$tenant_id" \
+  --issuer "https://login.microsoftonline.com/$tenant_id/v2.0" \
+  --allowed-audiences "$client_id" "api://$client_id" --yes --output none
+unset client_secret
+# Browsers without a session are sent to the Microsoft login page; the probes' paths stay open.
+az containerapp auth update --name frontend --resource-group "$resource_group" --enabled true \
+  --unauthenticated-client-action RedirectToLoginPage --redirect-provider azureactivedirectory \
+  --excluded-paths /healthz /readyz --require-https true --output none
+
+cat <<DONE
+
+Deployed. Frontend: https://$fqdn
+
+Browser: open https://$fqdn/ and sign in with your Microsoft Entra account.
+
+curl (a token for the app, from your az login):
+  TOKEN="\$(az account get-access-token --scope api://$client_id/user_impersonation --query accessToken --output tsv)"
+  curl -H "Authorization: Bearer \$TOKEN" -X POST https://$fqdn/call \\
+    -d '{"appId":"backend","method":"savestate","httpMethod":"POST","payload":"{\"key\":\"mykey\",\"data\":\"123\"}"}'
+  curl -H "Authorization: Bearer \$TOKEN" -X POST https://$fqdn/call \\
+    -d '{"appId":"backend","method":"state/mykey","httpMethod":"GET"}'
+
+Logs: az containerapp logs show --name frontend --resource-group $resource_group --follow
+DONE
