@@ -79,11 +79,20 @@ def az_invocations(text: str) -> list[tuple[list[str], list[str]]]:
     """(command words, flags) of every `az ...` in shell text or a README's code."""
     text = text.replace("\\\n", " ")
     found = []
-    for match in re.finditer(r"(?:^|[\s;|&(`])az((?:\s+[a-z][a-z0-9-]*)+)([^\n;|&)`]*)", text, re.M):
+    for match in re.finditer(r"(?:^|[\s;|&(`])az((?:\s+[a-z][a-z0-9-]*)+)([^\n;|&`]*)", text, re.M):
         words = match.group(1).split()
+        rest, quote = match.group(2), None
+        for index, char in enumerate(rest):  # the command ends at an unquoted `)`
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "\"'":
+                quote = char
+            elif char == ")":
+                rest = rest[:index]
+                break
         # A README sentence such as "az login first" is not a command we use: commands we use
         # have at least one flag, or are a known flagless one.
-        flags = re.findall(r"(?:^|\s)(--[a-z][a-z0-9-]*)", match.group(2))
+        flags = re.findall(r"(?:^|\s)(--[a-z][a-z0-9-]*)", rest)
         if flags or words in (["login"],):
             found.append((words, flags))
     return found
@@ -437,7 +446,7 @@ def check_bicep() -> None:
     print("bicep: deploy/aca/main.bicep parses; parameters file matches")
     bicep = REPO / "deploy/aca/main.bicep"
     try:
-        parsed = BicepParser(bicep.read_text()).json()
+        parsed = BicepParser().parse(text=bicep.read_text())
     except Exception as error:  # pycep raises lark errors of several kinds
         fail(f"{bicep.relative_to(REPO)} does not parse: {error}")
         return
@@ -448,7 +457,8 @@ def check_bicep() -> None:
         if name not in declared:
             fail(f"{parameters_file.name} sets {name}, which main.bicep does not declare")
     for name, declaration in declared.items():
-        if declaration.get("default") is None and name not in given:
+        secure = "secure" in json.dumps(declaration.get("decorators", []))  # passed at deploy time
+        if declaration.get("default") is None and name not in given and not secure:
             fail(f"main.bicep parameter {name} has no default and {parameters_file.name} does not set it")
     print(f"  ok   {len(parsed.get('resources', {}))} resources, {len(declared)} parameters, "
           f"{len(parsed.get('outputs', {}))} outputs")

