@@ -18,7 +18,7 @@ cargo build --locked --workspace --bins
 cargo test --locked --workspace
 
 # --- deploy files (issue 5): image entry, AKS, Container Apps, validated offline -------------
-# shellcheck, hadolint, az commands/flags against a pinned azure-cli, kustomize +
+# Lints (shellcheck, hadolint), az commands/flags against a pinned azure-cli, kustomize +
 # kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd, Bicep.
 scripts/validate-deploy.sh
 # --- end deploy files ------------------------------------------------------------------------

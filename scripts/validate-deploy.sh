@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the deploy files offline with real tools (Azure and Kubernetes are not needed):
-# shellcheck on every script, hadolint on the Dockerfile, then the checks in
+# Lints every script (shellcheck) and the Dockerfile (hadolint), then runs the checks in
 # scripts/validate_deploy.py (az commands and flags, kustomize + kubernetes-validate, Dapr CRD
 # schemas, every Dapr file loaded by the real daprd, Bicep parsing).
 #

@@ -171,29 +171,8 @@ fqdn="$(az containerapp show --name frontend --resource-group "$resource_group" 
 tenant_id="$(az account show --query tenantId --output tsv)"
 
 step "Login: Entra app registration $app_registration and built-in auth on the frontend"
-client_id="$(az ad app list --display-name "$app_registration" --query "[0].appId" --output tsv)"
-if [ -z "$client_id" ]; then
-  client_id="$(az ad app create --display-name "$app_registration" --sign-in-audience AzureADMyOrg \
-    --web-redirect-uris "https://$fqdn/.auth/login/aad/callback" --enable-id-token-issuance true \
-    --query appId --output tsv)"
-fi
-az ad app update --id "$client_id" --identifier-uris "api://$client_id" \
-  --web-redirect-uris "https://$fqdn/.auth/login/aad/callback"
-# An API scope (`user_impersonation`) that the Azure CLI may ask for without a consent
-# prompt, and v2 access tokens, so `az account get-access-token` gives curl a token that
-# built-in auth accepts.
-scope_id="$(az ad app show --id "$client_id" --query "api.oauth2PermissionScopes[0].id" --output tsv)"
-scope_id="${scope_id:-$(cat /proc/sys/kernel/random/uuid)}"
-azure_cli=04b07795-8ddb-461a-bbee-02f9e1bf7b46
-cat >"$work/api.json" <<JSON
-{"api": {"requestedAccessTokenVersion": 2,
-  "oauth2PermissionScopes": [{"id": "$scope_id", "value": "user_impersonation", "type": "User", "isEnabled": true,
-    "adminConsentDisplayName": "Use dapr-pair", "adminConsentDescription": "Call dapr-pair as the signed-in user",
-    "userConsentDisplayName": "Use dapr-pair", "userConsentDescription": "Call dapr-pair as you"}],
-  "preAuthorizedApplications": [{"appId": "$azure_cli", "delegatedPermissionIds": ["$scope_id"]}]}}
-JSON
-az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications(appId='$client_id')" \
-  --headers Content-Type=application/json --body "@$work/api.json" --output none
+client_id="$("$here/../login-app.sh" --name "$app_registration" \
+  --redirect-uri "https://$fqdn/.auth/login/aad/callback")"
 # A new client secret each run; it goes straight into the container app's secrets.
 client_secret="$(az ad app credential reset --id "$client_id" --display-name easy-auth --years 1 \
   --query password --output tsv)"

@@ -1,9 +1,10 @@
 // The Container Apps deployment of deploy.sh as infrastructure as code, for an image already
-// pushed to a registry (CI's image job, or `az acr build`). Deploy with:
+// pushed to a registry (the GitHub Actions workflow, or `az acr build`). Deploy with:
 //   az deployment group create --resource-group RG --template-file deploy/aca/main.bicep \
 //     --parameters deploy/aca/main.parameters.json --parameters loginClientSecret=SECRET
-// The Entra app registration for login is made beforehand (README, "Deploy to Azure
-// Container Apps"); its client secret is passed at deploy time, never stored in a file.
+// The Entra app registration for login is made beforehand (deploy/login-app.sh, README
+// "Deploy to Azure Container Apps"); its client secret is passed at deploy time, never stored
+// in a file.
 
 @description('Azure region of every resource.')
 param location string = resourceGroup().location
@@ -11,8 +12,11 @@ param location string = resourceGroup().location
 @description('Container image holding both services, e.g. myregistry.azurecr.io/dapr-pair:1.0.0.')
 param image string
 
-@description('Registry server of the image; pulled with the backend identity (AcrPull role needed).')
-param registryServer string
+@description('Name of the Azure Container Registry in this resource group that holds the image, pulled with an identity of its own (AcrPull). Empty for a public image.')
+param registryName string = ''
+
+@description('Name of the Container Apps environment.')
+param environmentName string = 'dapr-pair-env'
 
 @description('Globally unique Cosmos DB account name.')
 param cosmosAccountName string = 'dapr-pair-${uniqueString(resourceGroup().id)}'
@@ -25,6 +29,7 @@ param loginClientId string
 param loginClientSecret string
 
 var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
+var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'dapr-pair-logs'
@@ -35,8 +40,8 @@ resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
-  name: 'dapr-pair-env'
+resource containerAppsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+  name: environmentName
   location: location
   properties: {
     appLogsConfiguration: {
@@ -92,8 +97,33 @@ resource cosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAss
   }
 }
 
+// Both apps pull the image with this identity, which can do nothing else: the frontend must not
+// hold the backend's identity, which can read and write the data.
+resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'dapr-pair-pull'
+  location: location
+}
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = if (!empty(registryName)) {
+  name: registryName
+}
+
+resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(registryName)) {
+  scope: registry
+  name: guid(registry.id, pullIdentity.id, acrPullRoleId)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
+    principalId: pullIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+var registries = empty(registryName) ? [] : [
+  { server: '${registryName}.azurecr.io', identity: pullIdentity.id }
+]
+
 resource statestore 'Microsoft.App/managedEnvironments/daprComponents@2024-03-01' = {
-  parent: environment
+  parent: containerAppsEnvironment
   name: 'statestore'
   properties: {
     componentType: 'state.azure.cosmosdb'
@@ -120,17 +150,17 @@ resource backend 'Microsoft.App/containerApps@2024-03-01' = {
   location: location
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: { '${backendIdentity.id}': {} }
+    userAssignedIdentities: { '${backendIdentity.id}': {}, '${pullIdentity.id}': {} }
   }
-  dependsOn: [ statestore, container, cosmosDataContributor ]
+  dependsOn: [ statestore, container, cosmosDataContributor, acrPull ]
   properties: {
-    managedEnvironmentId: environment.id
+    managedEnvironmentId: containerAppsEnvironment.id
     configuration: {
       // Internal: only apps in the environment; the app also demands the APP_API_TOKEN that
       // Container Apps gives its Dapr sidecar.
       ingress: { external: false, targetPort: 8080 }
       dapr: { enabled: true, appId: 'backend', appPort: 8080, appProtocol: 'http' }
-      registries: [ { server: registryServer, identity: backendIdentity.id } ]
+      registries: registries
     }
     template: {
       containers: [
@@ -155,16 +185,17 @@ resource frontend 'Microsoft.App/containerApps@2024-03-01' = {
   location: location
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: { '${backendIdentity.id}': {} }
+    userAssignedIdentities: { '${pullIdentity.id}': {} }
   }
+  dependsOn: [ acrPull ]
   properties: {
-    managedEnvironmentId: environment.id
+    managedEnvironmentId: containerAppsEnvironment.id
     configuration: {
       // External ingress reaches the app directly, not through its sidecar: built-in auth
       // guards it, and the app cannot demand the sidecar's token.
       ingress: { external: true, targetPort: 8080 }
       dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http' }
-      registries: [ { server: registryServer, identity: backendIdentity.id } ]
+      registries: registries
       secrets: [ { name: 'microsoft-provider-authentication-secret', value: loginClientSecret } ]
     }
     template: {
