@@ -20,10 +20,11 @@ COPY frontend/Cargo.toml frontend/
 COPY backend/Cargo.toml backend/
 COPY tests/Cargo.toml tests/
 COPY deploy/image/Cargo.toml deploy/image/
-RUN for crate in service-kit frontend backend tests deploy/image; do \
+RUN for crate in service-kit frontend backend tests; do \
       mkdir -p "$crate/src" && touch "$crate/src/lib.rs"; \
     done \
- && mkdir -p tests/src/bin && echo 'fn main() {}' > tests/src/bin/run-local.rs \
+ && mkdir -p tests/src/bin deploy/image/src \
+ && echo 'fn main() {}' > tests/src/bin/run-local.rs \
  && echo 'fn main() {}' > deploy/image/src/main.rs \
  && cargo build --release --locked -p dapr-pair-image \
  && rm -rf service-kit/src frontend/src backend/src deploy/image/src
@@ -47,5 +48,9 @@ USER 10001:10001
 ENV HOST=0.0.0.0 \
     PORT=8080 \
     LOG_FORMAT=json
+# Prometheus metrics (METRICS_PORT), for scrapers only: never behind an ingress.
+EXPOSE 9464
+# The API port last: without --target-port, `az containerapp up` makes the last EXPOSE the
+# ingress target port (azure-cli's _get_ingress_and_target_port).
 EXPOSE 8080
 ENTRYPOINT ["/dapr-pair"]

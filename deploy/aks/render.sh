@@ -5,6 +5,7 @@
 #   LOGIN_CLIENT_ID=... BACKEND_IDENTITY_CLIENT_ID=... COSMOS_URL=https://ACCOUNT.documents.azure.com:443/ \
 #     deploy/aks/render.sh | kubectl apply -f -
 #
+# `deploy/aks/render.sh OVERLAY_DIR` renders an overlay of your own that uses this base.
 # Every `${NAME}` in the manifests is one of the variables below; a missing one is an error.
 # Secrets are not rendered: they are created in the cluster (see README, "Deploy to AKS").
 # KUSTOMIZE overrides the renderer (default: `kubectl kustomize`).
@@ -21,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 read -r -a kustomize <<<"${KUSTOMIZE:-kubectl kustomize}"
-manifests="$("${kustomize[@]}" "$(dirname "$0")")"
+manifests="$("${kustomize[@]}" "${1:-$(dirname "$0")}")"
 for name in "${variables[@]}"; do
   manifests="${manifests//"\${$name}"/${!name}}"
 done

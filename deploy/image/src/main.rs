@@ -64,13 +64,13 @@ async fn main() -> ExitCode {
     match service {
         Service::Frontend => {
             let config = frontend::configuration::Config::parse_from(args);
-            service_kit::telemetry::init(config.service.log_format);
-            service_kit::server::run(frontend::startup::build(config)).await
+            let telemetry = service_kit::telemetry::init("frontend", config.service.log_format);
+            service_kit::server::run(telemetry, frontend::startup::build(config)).await
         }
         Service::Backend => {
             let config = backend::configuration::Config::parse_from(args);
-            service_kit::telemetry::init(config.service.log_format);
-            service_kit::server::run(backend::startup::build(config)).await
+            let telemetry = service_kit::telemetry::init("backend", config.service.log_format);
+            service_kit::server::run(telemetry, backend::startup::build(config)).await
         }
     }
 }
