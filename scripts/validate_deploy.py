@@ -12,7 +12,9 @@ installs them and passes their paths in the environment):
            and deploy/ (and Container Apps components, translated) is loaded by the real daprd
            in self-hosted mode, placeholders substituted, and daprd reports no error; every
            middleware a Configuration's pipeline names is really in it (daprd skips a
-           missing one silently)
+           missing one silently); and the AKS frontend's sidecar, asked the way the ingress
+           asks it, answers the API path with 401/200 by token and the browsers' path with a
+           redirect to the sign-in page
   bicep    deploy/aca/main.bicep parses, declares no name that hides a function it calls, and
            its parameters file names only declared parameters and gives every one without a
            default
@@ -22,8 +24,10 @@ Each check prints what it looked at; any failure makes the script exit non-zero.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import copy
+import http.client
 import http.server
 import json
 import os
@@ -35,7 +39,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
+from typing import Callable
 
 import jsonschema
 import yaml
@@ -295,11 +301,21 @@ def free_port() -> int:
 
 
 class LoopbackServer:
-    """One loopback HTTP server for daprd's runs: it is the app (200 to everything) and an
-    OpenID provider's discovery document and key set, standing in for Microsoft Entra ID."""
+    """One loopback HTTP server for daprd's runs: it is the app (200 and the path it was
+    called with) and an OpenID provider's discovery document and key set, standing in for
+    Microsoft Entra ID. Its RSA key (made with openssl) signs the tokens of the AKS entry
+    check."""
 
     def __init__(self) -> None:
         server = self
+        self.work = tempfile.TemporaryDirectory(prefix="validate-idp-")
+        self.key = Path(self.work.name) / "key.pem"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", str(self.key)], check=True, capture_output=True)
+        modulus = subprocess.run(["openssl", "rsa", "-in", str(self.key), "-noout", "-modulus"], check=True,
+                                 capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+        jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "stand-in", "e": "AQAB",
+               "n": b64url(bytes.fromhex(modulus))}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
@@ -307,9 +323,9 @@ class LoopbackServer:
                     issuer = server.base + self.path.removesuffix("/.well-known/openid-configuration")
                     body = {"issuer": issuer, "jwks_uri": server.base + "/keys"}
                 elif self.path == "/keys":
-                    body = {"keys": []}
+                    body = {"keys": [jwk]}
                 else:
-                    body = {}
+                    body = {"path": self.path}
                 data = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -327,8 +343,21 @@ class LoopbackServer:
         self.base = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def token(self, claims: dict) -> str:
+        """An RS256 JWT with these claims, signed with the key the key set publishes."""
+        signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (
+            {"alg": "RS256", "typ": "JWT", "kid": "stand-in"}, claims))
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+                                   input=signing_input.encode(), check=True, capture_output=True).stdout
+        return signing_input + "." + b64url(signature)
+
     def stop(self) -> None:
         self.httpd.shutdown()
+        self.work.cleanup()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def aca_to_kubernetes(aca: dict, name: str) -> dict:
@@ -417,6 +446,9 @@ class Run:
     def __init__(self, label: str, app_id: str, resources: list[Shipped], configuration: Shipped | None):
         self.label, self.app_id, self.configuration = label, app_id, configuration
         self.resources = [r for r in resources if r.applies_to(app_id)]
+        self.namespace: str | None = None  # daprd's NAMESPACE, as Kubernetes would set it
+        # Requests to send while daprd runs: (its HTTP port) -> problems found.
+        self.probe: Callable[[int], list[str]] | None = None
 
     def components(self) -> list[dict]:
         return [r.resource for r in self.resources if r.kind == "Component"]
@@ -495,8 +527,9 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
         all_resources = components + secret_store_for(components, work) + run.resiliencies()
         for index, resource in enumerate(all_resources):
             (resources / f"{index}.yaml").write_text(yaml.safe_dump(resource))
+        http_port = free_port()
         command = [DAPRD, "--app-id", run.app_id, "--resources-path", str(resources),
-                   "--app-port", str(loopback.port), "--dapr-http-port", str(free_port()),
+                   "--app-port", str(loopback.port), "--dapr-http-port", str(http_port),
                    "--dapr-grpc-port", str(free_port()), "--dapr-internal-grpc-port", str(free_port()),
                    "--metrics-port", str(free_port()), "--log-as-json", "--log-level", "debug"]
         if run.configuration is not None:
@@ -506,13 +539,21 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
         with open(log_path, "w") as log:
             # daprd's working folder is the temporary one: the local files' relative paths
             # (SQLite databases) land there.
-            process = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                                       env={k: v for k, v in os.environ.items() if not k.startswith("DAPR_")})
+            env = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_") and k != "NAMESPACE"}
+            if run.namespace:
+                env["NAMESPACE"] = run.namespace
+            process = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
             if "dapr initialized. Status: Running" in log_path.read_text():
                 break
             time.sleep(0.2)
+        probe_problems = []
+        if run.probe is not None:
+            if process.poll() is None:
+                probe_problems = run.probe(http_port)
+            else:
+                probe_problems = ["daprd was not running, so the requests were not sent"]
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -521,13 +562,13 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
                 process.kill()
                 process.wait()
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
-        judge(run, components, lines)
+        judge(run, components, lines, probe_problems)
 
 
-def judge(run: Run, components: list[dict], lines: list[dict]) -> None:
+def judge(run: Run, components: list[dict], lines: list[dict], probe_problems: list[str]) -> None:
     messages = [(line.get("level"), line.get("msg", "")) for line in lines]
     running = any("dapr initialized. Status: Running" in msg for _, msg in messages)
-    problems = []
+    problems = list(probe_problems)
     expected_failures = {}
     for component in components:
         name, kind = component["metadata"]["name"], component["spec"]["type"]
@@ -574,6 +615,64 @@ def judge(run: Run, components: list[dict], lines: list[dict]) -> None:
         print(f"  ok   {run.label}: {loaded}")
 
 
+def aks_entry_probe(loopback: LoopbackServer) -> Callable[[int], list[str]]:
+    """What the AKS ingress relies on, asked of the frontend's real daprd with the shipped
+    frontend Configuration and middleware (in the namespace of the kustomization, Entra ID
+    played by the loopback provider): the ingress's API path (its rewrite target) is not sent
+    to a sign-in page but needs a valid token, which reaches the app; the browsers' path is
+    sent to the sign-in page with the shipped client id and redirect address."""
+    ingresses = [d for d in yaml.safe_load_all(substitute((REPO / "deploy/aks/ingress.yaml").read_text()))
+                 if d and d.get("kind") == "Ingress"]
+    api_path = next(i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"]
+                    for i in ingresses if "nginx.ingress.kubernetes.io/rewrite-target" in i["metadata"]["annotations"])
+    browser_path = next(path["path"].replace("\\", "") for i in ingresses for rule in i["spec"]["rules"]
+                        for path in rule["http"]["paths"] if path["path"].startswith("/v1"))
+    issuer = f"{loopback.base}/{PLACEHOLDERS['AZURE_TENANT_ID']}/v2.0"
+    audience = PLACEHOLDERS["LOGIN_CLIENT_ID"]
+    now = int(time.time())
+    valid = {"iss": issuer, "aud": audience, "sub": "someone", "iat": now, "nbf": now, "exp": now + 600}
+
+    def request(port: int, method: str, path: str, token: str | None = None) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        connection.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
+        response = connection.getresponse()
+        result = response.status, dict(response.getheaders()), response.read()
+        connection.close()
+        return result
+
+    def probe(port: int) -> list[str]:
+        problems = []
+        expectations = [
+            ("no token", None, 401),
+            ("a valid token", loopback.token(valid), 200),
+            ("a token for another audience", loopback.token(valid | {"aud": "someone-else"}), 401),
+            ("an expired token", loopback.token(valid | {"exp": now - 3600, "nbf": now - 7200}), 401),
+        ]
+        for what, token, expected in expectations:
+            status, _, body = request(port, "POST", api_path, token)
+            if status != expected:
+                problems.append(f"POST {api_path} with {what}: {status}, expected {expected} ({body[:200]!r})")
+            elif expected == 200 and json.loads(body).get("path") != "/call":
+                problems.append(f"POST {api_path} reached the app as {body!r}, not /call")
+        status, headers, _ = request(port, "GET", browser_path)
+        location = urllib.parse.urlsplit(headers.get("Location", ""))
+        query = urllib.parse.parse_qs(location.query)
+        if status != 302 or not location.path.endswith("/oauth2/v2.0/authorize"):
+            problems.append(f"GET {browser_path}: {status} to {headers.get('Location')!r}, "
+                            "expected a redirect to the sign-in page")
+        elif query.get("client_id") != [audience] or query.get("redirect_uri") != [
+                f"https://{PLACEHOLDERS['HOST']}{browser_path}"]:
+            problems.append(f"GET {browser_path}: the sign-in redirect has client_id {query.get('client_id')} "
+                            f"and redirect_uri {query.get('redirect_uri')}")
+        if not problems:
+            print(f"  ok   aks entry: {api_path} 401 without a token, 200 with a valid one, 401 for another "
+                  f"audience or expired; {browser_path} redirects to sign-in")
+        return problems
+
+    return probe
+
+
 def check_daprd(shipped: list[Shipped], loopback: LoopbackServer) -> None:
     print(f"daprd: loading every Dapr resource under {', '.join(DAPR_FOLDERS)} with {DAPRD}")
     runs = plan_runs(shipped)
@@ -581,6 +680,14 @@ def check_daprd(shipped: list[Shipped], loopback: LoopbackServer) -> None:
     for item in shipped:
         if id(item) not in covered:
             fail(f"{item.origin} is in no daprd run")
+    namespace = yaml.safe_load((REPO / "deploy/aks/kustomization.yaml").read_text())["namespace"]
+    for run in runs:
+        if run.configuration is not None and str(run.configuration.folder).startswith("deploy/aks"):
+            run.namespace = namespace
+            if run.app_id == "frontend":
+                run.probe = aks_entry_probe(loopback)
+    if not any(run.probe for run in runs):
+        fail("no daprd run for the AKS frontend Configuration: the entry check did not run")
     refused_port = free_port()
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda run: run_daprd(run, loopback, refused_port), runs))
