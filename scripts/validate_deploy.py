@@ -9,7 +9,8 @@ installs them and passes their paths in the environment):
   crds     every Dapr resource the project ships matches Dapr's CRD schema, with unknown
            fields rejected as `kubectl apply --validate=strict` would
   daprd    every Dapr Component, Configuration and Resiliency under components/, dapr-config/
-           and deploy/ (and Container Apps components, translated) is loaded by the real daprd
+           and deploy/ (Container Apps components as az would send them, with no key dropped,
+           then translated) is loaded by the real daprd
            in self-hosted mode, placeholders substituted, and daprd reports no error; every
            middleware a Configuration's pipeline names is really in it (daprd skips a
            missing one silently); and the AKS frontend's sidecar, asked the way the ingress
@@ -360,16 +361,60 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# What `az containerapp env dapr-component set --yaml FILE` does with the file before sending
+# it (azure-cli's create_or_update_dapr_component), run with azure-cli's own Python: keys its
+# model does not know are dropped without a word, so they are found by comparing.
+AZ_DAPR_COMPONENT = """
+import json, sys
+from azure.cli.command_modules.containerapp.custom import load_yaml_file, create_deserializer
+from azure.cli.command_modules.containerapp._utils import (
+    _convert_object_from_snake_to_camel_case, _object_to_dict, _remove_additional_attributes,
+    _remove_dapr_readonly_attributes)
+sent = _convert_object_from_snake_to_camel_case(
+    _object_to_dict(create_deserializer()("DaprComponent", load_yaml_file(sys.argv[1]))))
+_remove_additional_attributes(sent)
+_remove_dapr_readonly_attributes(sent)
+print(json.dumps(sent))
+"""
+
+
+def dropped_keys(given, sent, path: str = "") -> list[str]:
+    if isinstance(given, dict):
+        return [lost for key, value in given.items()
+                for lost in ([path + key] if not isinstance(sent, dict) or sent.get(key) is None
+                             else dropped_keys(value, sent[key], f"{path}{key}."))]
+    if isinstance(given, list) and isinstance(sent, list):
+        return [lost for index, value in enumerate(given)
+                for lost in dropped_keys(value, sent[index] if index < len(sent) else None, f"{path}{index}.")]
+    return []
+
+
+def aca_component_as_sent(path: Path, text: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        file.write(text)
+        file.flush()
+        run = subprocess.run([str(Path(AZ).parent / "python"), "-c", AZ_DAPR_COMPONENT, file.name],
+                             capture_output=True, text=True)
+    if run.returncode != 0:
+        fail(f"{path.relative_to(REPO)}: az would refuse it: {run.stderr.strip().splitlines()[-1:]}")
+        return {}
+    sent = json.loads(run.stdout)
+    for key in dropped_keys(yaml.safe_load(text), sent):
+        fail(f"{path.relative_to(REPO)}: az drops `{key}` without a word (not in Container Apps' schema)")
+    return {key: value for key, value in sent.items() if value is not None}
+
+
 def aca_to_kubernetes(aca: dict, name: str) -> dict:
-    """A Container Apps environment component in Dapr's own (Kubernetes) form."""
-    spec = {"type": aca["componentType"], "version": aca["version"], "metadata": aca.get("metadata", [])}
+    """A Container Apps environment component, as az sends it, in Dapr's own form."""
+    spec = {"type": aca.get("componentType"), "version": aca.get("version"),
+            "metadata": [{k: v for k, v in item.items() if v is not None} for item in aca.get("metadata") or []]}
     for field in ("ignoreErrors", "initTimeout"):
         if field in aca:
             spec[field] = aca[field]
     resource = {"apiVersion": "dapr.io/v1alpha1", "kind": "Component", "metadata": {"name": name}, "spec": spec}
     if aca.get("scopes"):
         resource["scopes"] = aca["scopes"]
-    if aca.get("secrets"):
+    if aca.get("secrets") or aca.get("secretStoreComponent"):
         fail(f"Container Apps component {name} has secrets: translate them to a secret store")
     return resource
 
@@ -406,7 +451,8 @@ def shipped_dapr_resources(identity_provider: str) -> list[Shipped]:
                 if str(document.get("apiVersion", "")).startswith("dapr.io/") and document.get("kind") in DAPR_KINDS:
                     found.append(Shipped(path, document))
                 elif "componentType" in document:
-                    found.append(Shipped(path, aca_to_kubernetes(document, path.stem)))
+                    sent = aca_component_as_sent(path, text)
+                    found.append(Shipped(path, aca_to_kubernetes(sent, path.stem)))
     return found
 
 
