@@ -48,3 +48,9 @@ fi
 # The end-to-end tests start the apps' binaries, so build them first.
 cargo build --locked --workspace --bins
 cargo test --locked --workspace
+
+# --- deploy files (issue 5): image entry, AKS, Container Apps, validated offline -------------
+# Lints (shellcheck, hadolint), az commands/flags against a pinned azure-cli, kustomize +
+# kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd, Bicep.
+scripts/validate-deploy.sh
+# --- end deploy files ------------------------------------------------------------------------

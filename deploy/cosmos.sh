@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The backend's state in Azure, for Container Apps (deploy/aca/deploy.sh) and AKS (README):
+#
+#   eval "$(deploy/cosmos.sh --resource-group dapr-pair-rg --location westeurope)"
+#
+# 1. resource group (created if missing)
+# 2. Cosmos DB account with keys disabled, database `dapr-pair`, container `state` with
+#    partition key path /partitionKey (what Dapr's state.azure.cosmosdb writes)
+# 3. a user-assigned managed identity for the backend with Cosmos DB's built-in Data
+#    Contributor role (data plane only: it cannot manage or delete the account)
+#
+# Prints shell assignments for the caller: COSMOS_URL, BACKEND_IDENTITY_ID,
+# BACKEND_IDENTITY_CLIENT_ID. Progress goes to stderr. Re-running it changes nothing.
+# Needs: az (logged in).
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: deploy/cosmos.sh --resource-group NAME --location REGION [options]
+
+  --resource-group, -g NAME  resource group (created if missing)
+  --location, -l REGION      Azure region, e.g. westeurope
+  --cosmos-account NAME      Cosmos DB account, globally unique (default: the group's first
+                             account, else dapr-pair-<random>)
+  --identity NAME            the backend's managed identity (default: dapr-pair-backend)
+USAGE
+}
+
+resource_group="" location="" cosmos_account="" identity="dapr-pair-backend"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -g | --resource-group) resource_group="$2"; shift 2 ;;
+    -l | --location) location="$2"; shift 2 ;;
+    --cosmos-account) cosmos_account="$2"; shift 2 ;;
+    --identity) identity="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "cosmos.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [ -z "$resource_group" ] || [ -z "$location" ]; then
+  usage >&2
+  exit 2
+fi
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "Resource group $resource_group"
+az group create --name "$resource_group" --location "$location" --output none
+
+step "Cosmos DB: account, database dapr-pair, container state (/partitionKey)"
+if [ -z "$cosmos_account" ]; then
+  # Reuse the account of an earlier run, else make a new globally unique name.
+  cosmos_account="$(az cosmosdb list --resource-group "$resource_group" --query "[0].name" --output tsv)"
+  cosmos_account="${cosmos_account:-dapr-pair-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}"
+fi
+if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
+  # Keys off: only Entra identities with a data-plane role can read or write.
+  az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
+    --locations regionName="$location" --disable-local-auth true --output none
+fi
+az cosmosdb sql database create --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --name dapr-pair --output none
+az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
+cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
+  --query documentEndpoint --output tsv)"
+
+step "Managed identity $identity with Cosmos DB Built-in Data Contributor"
+az identity create --name "$identity" --resource-group "$resource_group" --location "$location" --output none
+identity_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query id --output tsv)"
+identity_client_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query clientId --output tsv)"
+identity_principal_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query principalId --output tsv)"
+data_contributor=00000000-0000-0000-0000-000000000002
+if [ -z "$(az cosmosdb sql role assignment list --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --query "[?principalId=='$identity_principal_id' && ends_with(roleDefinitionId, '$data_contributor')].id" --output tsv)" ]; then
+  az cosmosdb sql role assignment create --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --role-definition-id "$data_contributor" --principal-id "$identity_principal_id" --scope "/" --output none
+fi
+
+printf 'COSMOS_URL=%q\nBACKEND_IDENTITY_ID=%q\nBACKEND_IDENTITY_CLIENT_ID=%q\n' \
+  "$cosmos_url" "$identity_id" "$identity_client_id"
