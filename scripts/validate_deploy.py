@@ -564,6 +564,39 @@ def secret_store_for(components: list[dict], work: Path) -> list[dict]:
     return added
 
 
+def offline_configuration(configuration: dict) -> dict:
+    """A Configuration as daprd can run it here: no trace collector (an empty address; the
+    shipped ones are cluster DNS names), else daprd's exporter, retrying spans it cannot send,
+    holds up daprd's shutdown."""
+    configuration = copy.deepcopy(configuration)
+    otel = configuration.get("spec", {}).get("tracing", {}).get("otel")
+    if otel:
+        otel["endpointAddress"] = ""
+    return configuration
+
+
+def environment_for(components: list[dict], identity_provider: str) -> dict[str, str]:
+    """What the local login files read from daprd's environment: each `envRef` gets a stand-in
+    (URLs and the issuer: the loopback provider), and each secret read from an environment
+    secret store (`secretstores.local.env` with a prefix) a stand-in secret."""
+    env = {}
+    prefixes = {}
+    for component in components:
+        spec = component.get("spec", {})
+        if spec.get("type") == "secretstores.local.env":
+            prefix = next((i.get("value", "") for i in spec.get("metadata", []) if i["name"] == "prefix"), "")
+            prefixes[component["metadata"]["name"]] = prefix
+    for component in components:
+        store = (component.get("auth") or {}).get("secretStore")
+        for item in component.get("spec", {}).get("metadata", []):
+            if "envRef" in item:
+                env[item["envRef"]] = stand_in(item["envRef"], identity_provider)
+            ref = item.get("secretKeyRef")
+            if ref and store in prefixes:
+                env[prefixes[store] + ref.get("key", ref["name"])] = STAND_IN_SECRET
+    return env
+
+
 def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="validate-daprd-") as work:
         work = Path(work)
@@ -579,7 +612,7 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
                    "--dapr-grpc-port", str(free_port()), "--dapr-internal-grpc-port", str(free_port()),
                    "--metrics-port", str(free_port()), "--log-as-json", "--log-level", "debug"]
         if run.configuration is not None:
-            (work / "config.yaml").write_text(yaml.safe_dump(run.configuration.resource))
+            (work / "config.yaml").write_text(yaml.safe_dump(offline_configuration(run.configuration.resource)))
             command += ["--config", str(work / "config.yaml")]
         log_path = work / "daprd.log"
         with open(log_path, "w") as log:
@@ -588,6 +621,7 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_") and k != "NAMESPACE"}
             if run.namespace:
                 env["NAMESPACE"] = run.namespace
+            env.update(environment_for(components, loopback.base + "/stand-in-issuer"))
             process = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
