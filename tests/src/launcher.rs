@@ -23,6 +23,11 @@ pub struct TopologyOptions {
     /// An OTLP/gRPC collector (`http://host:port`) for the traces of both apps and both
     /// daprd. `None`: nothing is exported.
     pub otlp_endpoint: Option<String>,
+    /// The program run as the frontend app. `None`: the project's `frontend` of this build.
+    /// The benchmark runs trivial echo apps here to measure what Dapr alone costs.
+    pub frontend_program: Option<PathBuf>,
+    /// The program run as the backend app. `None`: the project's `backend` of this build.
+    pub backend_program: Option<PathBuf>,
 }
 
 impl Default for TopologyOptions {
@@ -31,6 +36,8 @@ impl Default for TopologyOptions {
             workdir: None,
             frontend_port: 0,
             otlp_endpoint: None,
+            frontend_program: None,
+            backend_program: None,
         }
     }
 }
@@ -101,8 +108,13 @@ impl Topology {
         } else {
             options.frontend_port
         };
-        let backend = Service::new("backend", free_port(), true, context.clone());
-        let frontend = Service::new("frontend", frontend_port, false, context.clone());
+        let program = |chosen: Option<PathBuf>, app_id: &str| {
+            chosen.unwrap_or_else(|| app_bin_dir().join(app_id))
+        };
+        let mut backend = Service::new("backend", free_port(), true, context.clone());
+        backend.program = program(options.backend_program, "backend");
+        let mut frontend = Service::new("frontend", frontend_port, false, context.clone());
+        frontend.program = program(options.frontend_program, "frontend");
         let mut topology = Self {
             workdir,
             backend,
@@ -282,6 +294,8 @@ pub struct Service {
     pub dapr_api_token: String,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,
+    /// The executable started as the app.
+    pub program: PathBuf,
     app: Option<ManagedProcess>,
     sidecar: Option<ManagedProcess>,
     context: Arc<RunContext>,
@@ -304,6 +318,7 @@ impl Service {
             app_metrics_port: free_port(),
             dapr_api_token: random_token(),
             app_api_token: only_through_sidecar.then(random_token),
+            program: PathBuf::new(),
             app: None,
             sidecar: None,
             context,
@@ -322,9 +337,19 @@ impl Service {
         format!("http://127.0.0.1:{}", self.dapr_http_port)
     }
 
+    /// The app's process: its pid and when it was spawned (for the benchmark's figures).
+    pub fn app_process(&self) -> Option<&ManagedProcess> {
+        self.app.as_ref()
+    }
+
+    /// The sidecar's process.
+    pub fn sidecar_process(&self) -> Option<&ManagedProcess> {
+        self.sidecar.as_ref()
+    }
+
     pub async fn start_app(&mut self) -> Result<(), String> {
         let context = self.context();
-        let mut command = Command::new(app_bin_dir().join(&self.app_id));
+        let mut command = Command::new(&self.program);
         command
             .env("HOST", "127.0.0.1")
             .env("PORT", self.app_port.to_string())

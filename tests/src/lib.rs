@@ -4,6 +4,7 @@
 //! configuration files. `scripts/run-local.sh` and every end-to-end test use this one launcher.
 
 pub mod dapr;
+pub mod echo;
 pub mod launcher;
 pub mod process;
 

@@ -34,6 +34,7 @@ async fn main() -> std::process::ExitCode {
         workdir: Some(workdir),
         frontend_port: args.port,
         otlp_endpoint: args.otlp_endpoint,
+        ..TopologyOptions::default()
     })
     .await
     {
