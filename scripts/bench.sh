@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The load generator, pinned, built once into a cache folder (no TLS: the pair is plain HTTP
-# on loopback).
+# The load generator, pinned, built once into a cache folder (with its default features: oha
+# 1.16 does not build without TLS, though the pair is plain HTTP on loopback).
 OHA_VERSION=1.16.0
 OHA_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/dapr-pair/oha-$OHA_VERSION"
 if [ ! -x "$OHA_ROOT/bin/oha" ]; then
   echo "bench.sh: building oha $OHA_VERSION into $OHA_ROOT (once) ..." >&2
-  cargo install --locked --quiet oha --version "$OHA_VERSION" --no-default-features --root "$OHA_ROOT"
+  cargo install --locked --quiet oha --version "$OHA_VERSION" --root "$OHA_ROOT"
 fi
 
 DAPR_BIN_DIR="$(scripts/install-dapr.sh)"
