@@ -42,6 +42,11 @@ pub struct TopologyOptions {
     /// its sidecar as the gated entry (OAuth2 login and bearer checks,
     /// `dapr-config/frontend-login.yaml`). Off: the frontend runs with `AUTH_MODE=off`.
     pub login: bool,
+    /// The program run as the frontend app. `None`: the project's `frontend` of this build.
+    /// The benchmark runs trivial echo apps here to measure what Dapr alone costs.
+    pub frontend_program: Option<PathBuf>,
+    /// The program run as the backend app. `None`: the project's `backend` of this build.
+    pub backend_program: Option<PathBuf>,
 }
 
 impl Default for TopologyOptions {
@@ -52,6 +57,8 @@ impl Default for TopologyOptions {
             otlp_endpoint: None,
             state_store: StateStore::Sqlite,
             login: false,
+            frontend_program: None,
+            backend_program: None,
         }
     }
 }
@@ -142,8 +149,13 @@ impl Topology {
         } else {
             options.frontend_port
         };
-        let backend = Service::new("backend", free_port(), true, context.clone());
+        let program = |chosen: Option<PathBuf>, app_id: &str| {
+            chosen.unwrap_or_else(|| app_bin_dir().join(app_id))
+        };
+        let mut backend = Service::new("backend", free_port(), true, context.clone());
+        backend.program = program(options.backend_program, "backend");
         let mut frontend = Service::new("frontend", frontend_port, false, context.clone());
+        frontend.program = program(options.frontend_program, "frontend");
         let identity_provider = if options.login {
             let provider = IdentityProvider::start(&context.log_dir, &frontend.login_url()).await?;
             frontend.login = Some(LoginSettings::new(&provider, frontend.login_url()));
@@ -353,6 +365,8 @@ pub struct Service {
     pub dapr_api_token: String,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,
+    /// The executable started as the app.
+    pub program: PathBuf,
     app: Option<ManagedProcess>,
     sidecar: Option<ManagedProcess>,
     login: Option<LoginSettings>,
@@ -399,6 +413,7 @@ impl Service {
             app_metrics_port: free_port(),
             dapr_api_token: random_token(),
             app_api_token: only_through_sidecar.then(random_token),
+            program: PathBuf::new(),
             app: None,
             sidecar: None,
             login: None,
@@ -428,9 +443,19 @@ impl Service {
         Some(self.dapr_api_token.as_str()).filter(|token| !token.is_empty())
     }
 
+    /// The app's process: its pid and when it was spawned (for the benchmark's figures).
+    pub fn app_process(&self) -> Option<&ManagedProcess> {
+        self.app.as_ref()
+    }
+
+    /// The sidecar's process.
+    pub fn sidecar_process(&self) -> Option<&ManagedProcess> {
+        self.sidecar.as_ref()
+    }
+
     pub async fn start_app(&mut self) -> Result<(), String> {
         let context = self.context();
-        let mut command = Command::new(app_bin_dir().join(&self.app_id));
+        let mut command = Command::new(&self.program);
         command
             .env("HOST", "127.0.0.1")
             .env("PORT", self.app_port.to_string())

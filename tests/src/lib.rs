@@ -5,6 +5,7 @@
 
 pub mod cosmos;
 pub mod dapr;
+pub mod echo;
 pub mod idp;
 pub mod launcher;
 pub mod process;

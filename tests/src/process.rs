@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 pub struct ManagedProcess {
     pub name: String,
     pub log: PathBuf,
+    /// Taken just before the spawn: start-up times are measured from here.
+    pub spawned_at: Instant,
     child: Child,
 }
 
@@ -28,10 +30,12 @@ impl ManagedProcess {
             .stdout(file.try_clone()?)
             .stderr(file)
             .kill_on_drop(true);
+        let spawned_at = Instant::now();
         let child = command.spawn()?;
         Ok(Self {
             name: name.to_owned(),
             log,
+            spawned_at,
             child,
         })
     }

@@ -1,0 +1,87 @@
+//! One run of the `oha` load generator, and the figures taken from its JSON summary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::process::Command;
+
+#[derive(Debug, Serialize)]
+pub struct LoadResult {
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub successes: u64,
+    /// Answers other than 2xx, plus requests that got no answer.
+    pub errors: u64,
+}
+
+/// `POST body` to `url` from `concurrency` connections for `duration`.
+pub async fn run(
+    oha: &Path,
+    url: &str,
+    body: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<LoadResult, String> {
+    let output = Command::new(oha)
+        .args(["--no-tui", "--output-format", "json"])
+        // Requests still in flight at the deadline are waited for, not counted as errors.
+        .arg("--wait-ongoing-requests-after-deadline")
+        .args(["-z", &format!("{}ms", duration.as_millis())])
+        .args(["-c", &concurrency.to_string()])
+        .args([
+            "-m",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+        ])
+        .arg(url)
+        .output()
+        .await
+        .map_err(|e| format!("running {}: {e}", oha.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "oha failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let summary: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("oha's output is not JSON ({e})"))?;
+    parse(&summary)
+}
+
+fn parse(summary: &Value) -> Result<LoadResult, String> {
+    let number = |pointer: &str| {
+        summary
+            .pointer(pointer)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("oha's summary has no {pointer}: {summary}"))
+    };
+    let count = |pointer: &str, ok: fn(&str) -> bool| -> u64 {
+        summary
+            .pointer(pointer)
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter(|(key, _)| ok(key))
+                    .filter_map(|(_, n)| n.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let successes = count("/statusCodeDistribution", |code| code.starts_with('2'));
+    let failed_answers = count("/statusCodeDistribution", |code| !code.starts_with('2'));
+    let no_answer = count("/errorDistribution", |_| true);
+    Ok(LoadResult {
+        requests_per_sec: number("/summary/requestsPerSec")?,
+        p50_ms: number("/latencyPercentiles/p50").unwrap_or(f64::NAN) * 1000.0,
+        p99_ms: number("/latencyPercentiles/p99").unwrap_or(f64::NAN) * 1000.0,
+        successes,
+        errors: failed_answers + no_answer,
+    })
+}
