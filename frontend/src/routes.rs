@@ -78,12 +78,16 @@ async fn call(
             response = response.header(name, value);
         }
     }
+    let has_content_type = answer.headers().contains_key(header::CONTENT_TYPE);
     let body = answer
         .bytes()
         .await
         .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
     if let Some(problem) = dapr_error(status, &body, &invocation) {
         return Err(problem);
+    }
+    if status == StatusCode::OK && body.is_empty() && !has_content_type {
+        return Err(unconfirmed(&invocation));
     }
     response.body(Body::from(body)).map_err(|_| {
         Problem::new(
@@ -114,6 +118,22 @@ fn transport_problem(
             ),
         )
     }
+    .with("target", target)
+}
+
+/// A bare `200` (no body, no content type) is what daprd 1.16 answers when an invocation ends
+/// without the target's answer: the soak test (tests/tests/soak.rs) saw it while the backend
+/// was down, for saves that never happened. Passing it on would acknowledge a write that was
+/// not made, so it is a 502 instead; a target that means "done, nothing to say" answers 204.
+fn unconfirmed(invocation: &Invocation) -> Problem {
+    let target = invocation.target();
+    tracing::warn!(%target, "the sidecar answered 200 without a body or content type");
+    Problem::new(
+        StatusCode::BAD_GATEWAY,
+        format!(
+            "Dapr answered 200 without the target's answer, so the call to {target} is not confirmed"
+        ),
+    )
     .with("target", target)
 }
 

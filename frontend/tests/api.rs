@@ -189,6 +189,31 @@ async fn dapr_failures_become_problems_that_name_the_target() {
 }
 
 #[tokio::test]
+async fn a_bare_200_from_the_sidecar_is_not_taken_as_the_targets_answer() {
+    let app = spawn_app().await;
+    // What daprd 1.16 answers when an invocation ends without the target's answer.
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
+        .await;
+    assert_problem(&answer, StatusCode::BAD_GATEWAY, "not confirmed");
+    assert_eq!(answer.body["target"], "backend/savestate");
+
+    // An empty answer that says what it is, or a 204, is the target's and passes unchanged.
+    Mock::given(path("/v1.0/invoke/backend/method/state/k"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "state/k", "httpMethod": "DELETE"}))
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
     let app = spawn_app().await;
     Mock::given(path("/v1.0/invoke/backend/method/savestate"))
