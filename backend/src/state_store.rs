@@ -1,6 +1,8 @@
 //! The Dapr state API (`/v1.0/state/{store}`), seen through what the backend needs: save a JSON
 //! value, read it with its ETag, delete it, optionally only if the ETag still matches.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, Response, StatusCode, header};
@@ -26,10 +28,12 @@ impl Consistency {
     }
 }
 
+/// Handlers' state: axum clones it for every request, so it holds nothing that allocates to
+/// clone.
 #[derive(Clone, Debug)]
 pub struct StateStore {
     sidecar: SidecarClient,
-    name: String,
+    name: Arc<str>,
     consistency: Consistency,
 }
 
@@ -71,7 +75,7 @@ impl StateStore {
     pub fn new(sidecar: SidecarClient, name: String, consistency: Consistency) -> Self {
         Self {
             sidecar,
-            name,
+            name: name.into(),
             consistency,
         }
     }

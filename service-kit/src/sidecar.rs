@@ -2,6 +2,7 @@
 //! with the `dapr-api-token` header added when the sidecar requires one, and each call a client
 //! span whose trace context daprd continues.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response};
@@ -11,8 +12,13 @@ use tracing::field::Empty;
 use crate::settings::{Secret, ServiceSettings};
 use crate::telemetry;
 
+/// Cheap to clone (one reference count): handlers' state holds it, and axum clones that state
+/// for every request.
 #[derive(Clone, Debug)]
-pub struct SidecarClient {
+pub struct SidecarClient(Arc<Sidecar>);
+
+#[derive(Debug)]
+struct Sidecar {
     http: reqwest::Client,
     base_url: String,
     api_token: Option<Secret>,
@@ -31,11 +37,11 @@ impl SidecarClient {
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self {
+        Ok(Self(Arc::new(Sidecar {
             http,
             base_url,
             api_token,
-        })
+        })))
     }
 
     pub fn from_settings(settings: &ServiceSettings) -> reqwest::Result<Self> {
@@ -47,16 +53,17 @@ impl SidecarClient {
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.0.base_url
     }
 
     /// A request to `path` (which starts with `/v1.0/...`) on the sidecar; send it with
     /// [`Self::send`].
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self
+            .0
             .http
-            .request(method, format!("{}{path}", self.base_url));
-        match &self.api_token {
+            .request(method, format!("{}{path}", self.0.base_url));
+        match &self.0.api_token {
             Some(token) => request.header("dapr-api-token", token.expose()),
             None => request,
         }
@@ -76,7 +83,7 @@ impl SidecarClient {
             http.response.status_code = Empty,
         );
         telemetry::inject_trace_context(&span, request.headers_mut());
-        let result = self.http.execute(request).instrument(span.clone()).await;
+        let result = self.0.http.execute(request).instrument(span.clone()).await;
         match &result {
             Ok(response) => {
                 span.record("http.response.status_code", response.status().as_u16());
@@ -116,7 +123,7 @@ impl SidecarClient {
             }
             if tokio::time::Instant::now() + interval > deadline {
                 return Err(SidecarNotReady {
-                    url: self.base_url.clone(),
+                    url: self.0.base_url.clone(),
                     waited: wait,
                 });
             }
