@@ -17,6 +17,26 @@ pub struct LoadResult {
     pub errors: u64,
 }
 
+impl LoadResult {
+    /// Several runs at one level as one figure: the mean of requests/s, the median of each
+    /// percentile, the sums of the counts.
+    pub fn combine(runs: &[LoadResult]) -> LoadResult {
+        let median = |value: fn(&LoadResult) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(value).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        LoadResult {
+            requests_per_sec: runs.iter().map(|r| r.requests_per_sec).sum::<f64>()
+                / runs.len().max(1) as f64,
+            p50_ms: median(|r| r.p50_ms),
+            p99_ms: median(|r| r.p99_ms),
+            successes: runs.iter().map(|r| r.successes).sum(),
+            errors: runs.iter().map(|r| r.errors).sum(),
+        }
+    }
+}
+
 /// `POST body` to `url` from `concurrency` connections for `duration`.
 pub async fn run(
     oha: &Path,

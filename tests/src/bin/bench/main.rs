@@ -8,9 +8,11 @@
 //!
 //! it times each app's start (spawn to listening, spawn to `/readyz` 200), warms up, reads
 //! every process's RSS at idle, then drives `POST /call` → `/savestate` with `oha` at each
-//! concurrency level for a fixed time, recording requests/s, p50, p99, errors and the peak RSS
-//! of each process. It prints the figures with the ratios ours/floor and the targets, and
-//! writes `bench.json` and `bench.svg` to the results folder.
+//! concurrency level, recording requests/s, p50, p99, errors and the peak RSS of each process.
+//! Both topologies run side by side and each level is split into rounds that alternate between
+//! them, so drift in the machine's load (these machines are shared) falls on both. It prints
+//! the figures with the ratios ours/floor and the targets, and writes `bench.json` and
+//! `bench.svg` to the results folder.
 
 mod load;
 mod measure;
@@ -30,9 +32,12 @@ use crate::measure::{Processes, Startup};
 #[derive(Parser)]
 #[command(about = "Benchmarks the pair against a floor of echo apps on the same Dapr topology")]
 struct Args {
-    /// Seconds of load at each concurrency level.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds of load at each concurrency level, for each topology.
+    #[arg(long, default_value_t = 12)]
     duration: u64,
+    /// Rounds each level is split into, alternating between the two topologies.
+    #[arg(long, default_value_t = 4)]
+    rounds: u32,
     /// Concurrency levels, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     levels: Vec<usize>,
@@ -76,28 +81,43 @@ pub struct LevelResult {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let dir = e2e::dapr::app_bin_dir();
-    let variants = [
-        ("ours", TopologyOptions::default()),
-        (
-            "floor",
-            TopologyOptions {
-                frontend_program: Some(dir.join("echo-frontend")),
-                backend_program: Some(dir.join("echo-backend")),
-                ..TopologyOptions::default()
-            },
-        ),
-    ];
-    let mut results = Vec::new();
-    for (name, options) in variants {
-        eprintln!("bench: {name}: starting the topology ...");
-        match run_variant(name, options, &args).await {
-            Ok(result) => results.push(result),
-            Err(error) => {
-                eprintln!("bench: {name} failed: {error}");
-                return ExitCode::FAILURE;
-            }
+    let floor_options = TopologyOptions {
+        frontend_program: Some(dir.join("echo-frontend")),
+        backend_program: Some(dir.join("echo-backend")),
+        ..TopologyOptions::default()
+    };
+    // Both topologies run side by side, and the load alternates between them, so a change in
+    // the machine's background load during the run falls on both alike. (The idle one costs
+    // next to nothing.)
+    eprintln!("bench: starting both topologies ...");
+    let mut ours = match Topology::start(TopologyOptions::default()).await {
+        Ok(topology) => topology,
+        Err(error) => {
+            eprintln!("bench: ours did not start: {error}");
+            return ExitCode::FAILURE;
         }
+    };
+    let mut floor = match Topology::start(floor_options).await {
+        Ok(topology) => topology,
+        Err(error) => {
+            eprintln!("bench: the floor did not start: {error}");
+            ours.stop().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let measured = measure(&mut ours, &mut floor, &args).await;
+    if measured.is_err() {
+        eprintln!("{}\n{}", ours.log_tails(20), floor.log_tails(20));
     }
+    ours.stop().await;
+    floor.stop().await;
+    let results = match measured {
+        Ok(results) => results,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     report::print(&results);
     match report::write(&args.out, &results, args.duration) {
         Ok(written) => {
@@ -111,75 +131,118 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_variant(
+/// One topology under measurement.
+struct Variant<'a> {
     name: &'static str,
-    options: TopologyOptions,
-    args: &Args,
-) -> Result<VariantResult, String> {
-    let mut topology = Topology::start(options).await?;
-    let result = measure_variant(name, &mut topology, args).await;
-    if result.is_err() {
-        eprintln!("{}", topology.log_tails(20));
-    }
-    topology.stop().await;
-    result
+    topology: &'a mut Topology,
 }
 
-async fn measure_variant(
-    name: &'static str,
-    topology: &mut Topology,
+async fn measure(
+    ours: &mut Topology,
+    floor: &mut Topology,
     args: &Args,
-) -> Result<VariantResult, String> {
-    eprintln!(
-        "bench: {name}: timing {} starts of each app ...",
-        args.starts
-    );
-    let frontend_start = measure::time_starts(&mut topology.frontend, args.starts).await?;
-    let backend_start = measure::time_starts(&mut topology.backend, args.starts).await?;
-
-    let url = format!("{}/call", topology.frontend_url());
-    let warmup = load::run(
-        &args.oha,
-        &url,
-        CALL_BODY,
-        16,
-        Duration::from_secs(args.warmup),
-    )
-    .await?;
-    if warmup.successes == 0 {
-        return Err(format!("no request succeeded during warm-up: {warmup:?}"));
-    }
-    let processes = Processes::of(topology)?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss_kib = processes.rss_kib();
-
-    let mut levels = Vec::new();
-    for &concurrency in &args.levels {
+) -> Result<Vec<VariantResult>, String> {
+    let mut variants = [
+        Variant {
+            name: "ours",
+            topology: ours,
+        },
+        Variant {
+            name: "floor",
+            topology: floor,
+        },
+    ];
+    let mut starts = Vec::new();
+    for variant in variants.iter_mut() {
         eprintln!(
-            "bench: {name}: {concurrency} concurrent for {}s ...",
-            args.duration
+            "bench: {}: timing {} starts of each app ...",
+            variant.name, args.starts
         );
-        let sampler = processes.sample_peak_rss();
-        let load = load::run(
-            &args.oha,
-            &url,
-            CALL_BODY,
-            concurrency,
-            Duration::from_secs(args.duration),
-        )
-        .await?;
-        let peak_rss_kib = sampler.finish().await;
-        levels.push(LevelResult {
-            concurrency,
-            load,
-            peak_rss_kib,
-        });
+        let frontend = measure::time_starts(&mut variant.topology.frontend, args.starts).await?;
+        let backend = measure::time_starts(&mut variant.topology.backend, args.starts).await?;
+        starts.push((frontend, backend));
     }
-    Ok(VariantResult {
-        name,
-        frontend_start,
-        backend_start,
-        idle_rss_kib,
-        levels,
-    })
+
+    let urls: Vec<String> = variants
+        .iter()
+        .map(|v| format!("{}/call", v.topology.frontend_url()))
+        .collect();
+    let mut processes = Vec::new();
+    for (variant, url) in variants.iter().zip(&urls) {
+        let warmup = load::run(&args.oha, url, CALL_BODY, 16, secs(args.warmup)).await?;
+        if warmup.successes == 0 {
+            return Err(format!(
+                "{}: no request succeeded during warm-up: {warmup:?}",
+                variant.name
+            ));
+        }
+        processes.push(Processes::of(variant.topology)?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle: Vec<_> = processes.iter().map(Processes::rss_kib).collect();
+
+    // Each level in rounds, alternating which topology goes first.
+    let rounds = args.rounds.max(1);
+    let round_length = Duration::from_secs(args.duration).div_f64(rounds as f64);
+    let mut levels: [Vec<LevelResult>; 2] = [Vec::new(), Vec::new()];
+    for &concurrency in &args.levels {
+        eprintln!("bench: {concurrency} concurrent, {rounds} rounds of {round_length:?} each ...");
+        let mut runs: [Vec<LoadResult>; 2] = [Vec::new(), Vec::new()];
+        let mut peaks: [Vec<(String, u64)>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for index in order {
+                let sampler = processes[index].sample_peak_rss();
+                runs[index].push(
+                    load::run(
+                        &args.oha,
+                        &urls[index],
+                        CALL_BODY,
+                        concurrency,
+                        round_length,
+                    )
+                    .await?,
+                );
+                peaks[index] = highest(&peaks[index], &sampler.finish().await);
+            }
+        }
+        for index in 0..2 {
+            levels[index].push(LevelResult {
+                concurrency,
+                load: LoadResult::combine(&runs[index]),
+                peak_rss_kib: std::mem::take(&mut peaks[index]),
+            });
+        }
+    }
+
+    let [ours_levels, floor_levels] = levels;
+    let mut starts = starts.into_iter();
+    let mut idle = idle.into_iter();
+    Ok([("ours", ours_levels), ("floor", floor_levels)]
+        .into_iter()
+        .map(|(name, levels)| {
+            let (frontend_start, backend_start) = starts.next().expect("a start per variant");
+            VariantResult {
+                name,
+                frontend_start,
+                backend_start,
+                idle_rss_kib: idle.next().expect("an idle RSS per variant"),
+                levels,
+            }
+        })
+        .collect())
+}
+
+/// Per process, the higher of two peak readings (`seen` may be empty: the first round).
+fn highest(seen: &[(String, u64)], new: &[(String, u64)]) -> Vec<(String, u64)> {
+    new.iter()
+        .map(|(name, kib)| {
+            let before = seen.iter().find(|(n, _)| n == name).map_or(0, |(_, k)| *k);
+            (name.clone(), before.max(*kib))
+        })
+        .collect()
+}
+
+fn secs(seconds: u64) -> Duration {
+    Duration::from_secs(seconds)
 }
