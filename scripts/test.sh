@@ -13,7 +13,7 @@ DAPR_BIN_DIR="$(scripts/install-dapr.sh)"
 export DAPR_BIN_DIR
 echo "test.sh: Dapr $("$DAPR_BIN_DIR/daprd" --version) from $DAPR_BIN_DIR"
 
-# ---- Cosmos DB tier (issue 4) --------------------------------------------------------------
+# ---- Cosmos DB tier -----------------------------------------------------------------------
 # The end-to-end suite also runs against a Cosmos DB protocol server on loopback: npm
 # @vercel/cosmosdb-server with the wrapper tests/cosmos/server.js, under Node.js, over TLS with
 # a certificate openssl makes per run. Installed once; a re-run with current node_modules
@@ -49,7 +49,7 @@ fi
 cargo build --locked --workspace --bins
 cargo test --locked --workspace
 
-# --- deploy files (issue 5): image entry, AKS, Container Apps, validated offline -------------
+# --- deploy files: image entry, AKS, Container Apps, validated offline -------------
 # Lints (shellcheck, hadolint), az commands/flags against a pinned azure-cli, kustomize +
 # kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd, Bicep.
 scripts/validate-deploy.sh
