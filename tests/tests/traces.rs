@@ -15,6 +15,9 @@ use support::collector::{Collector, ReceivedSpan};
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
+/// One hop of the chain: what it is, and how to recognise its span.
+type Hop<'a> = (&'a str, &'a dyn Fn(&ReceivedSpan) -> bool);
+
 /// The scope daprd's spans carry; the apps' spans carry the app's name.
 const DAPRD: &str = "dapr-diagnostics";
 
@@ -38,7 +41,7 @@ async fn a_call_is_one_trace_from_the_frontend_through_both_sidecars_to_the_stat
     assert_eq!(answer.status, 200, "{}", answer.text);
 
     // Hop by hop, what each span is; each one's parent must be the span before it.
-    let hops: [(&str, &dyn Fn(&ReceivedSpan) -> bool); 7] = [
+    let hops: [Hop; 7] = [
         ("the frontend serving /call", &|s| {
             s.service == "frontend"
                 && s.scope == "frontend"
@@ -82,7 +85,7 @@ async fn a_call_is_one_trace_from_the_frontend_through_both_sidecars_to_the_stat
     let spans = collector
         .wait_for(Duration::from_secs(15), |spans| {
             hops.iter()
-                .all(|(_, is)| spans.iter().filter(in_trace).any(|s| is(s)))
+                .all(|(_, is)| spans.iter().filter(in_trace).any(is))
         })
         .await;
     let trace: Vec<&ReceivedSpan> = spans.iter().filter(in_trace).collect();
