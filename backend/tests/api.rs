@@ -299,17 +299,7 @@ async fn an_unreachable_sidecar_is_503_and_dapr_failures_are_502() {
         "internals stay in the log"
     );
 
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let nobody = SidecarClient::new(
-        format!("http://127.0.0.1:{closed_port}"),
-        None,
-        Duration::from_secs(2),
-    )
-    .unwrap();
+    let nobody = service_kit::testing::absent_sidecar(Duration::from_secs(2));
     let router = backend::startup::app(
         StateStore::new(nobody.clone(), "statestore".into(), Consistency::Strong),
         &nobody,

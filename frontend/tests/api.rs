@@ -225,17 +225,7 @@ async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
         .await;
     assert_problem(&answer, StatusCode::GATEWAY_TIMEOUT, "backend/savestate");
 
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let nobody = SidecarClient::new(
-        format!("http://127.0.0.1:{closed_port}"),
-        None,
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let nobody = service_kit::testing::absent_sidecar(Duration::from_secs(1));
     let router = app_with(nobody);
     let request = Request::post("/call")
         .body(Body::from(r#"{"appId":"backend","method":"savestate"}"#))

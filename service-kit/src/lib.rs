@@ -10,6 +10,7 @@
 //!   and one log line per request.
 //! - [`metrics`]: request count and latency per route, for Prometheus, on a port of its own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
+//! - `testing` (feature `testing`): helpers for the services' tests.
 
 pub mod app_token;
 pub mod health;
@@ -20,6 +21,8 @@ pub mod server;
 pub mod settings;
 pub mod sidecar;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use problem::Problem;
 pub use sidecar::SidecarClient;

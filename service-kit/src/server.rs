@@ -324,17 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_sidecar_the_app_gives_up_after_the_wait() {
-        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let nobody = SidecarClient::new(
-            format!("http://127.0.0.1:{closed_port}"),
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let nobody = crate::testing::absent_sidecar(Duration::from_secs(1));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let result = serve(
             listener,

@@ -204,17 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_for_an_absent_sidecar_gives_up_after_the_bound() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let client = SidecarClient::new(
-            format!("http://127.0.0.1:{port}"),
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let client = crate::testing::absent_sidecar(Duration::from_secs(1));
         let error = client
             .wait_until_ready(Duration::from_millis(300))
             .await
