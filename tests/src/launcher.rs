@@ -536,11 +536,12 @@ impl Service {
             .env("DAPR_HOST_IP", "127.0.0.1")
             .env_remove("DAPR_API_TOKEN")
             .env_remove("APP_API_TOKEN")
-            // daprd's exporter takes its address from the run's Configuration, not from these.
-            .env_remove(OTLP_ENDPOINT_VARIABLES[0])
-            .env_remove(OTLP_ENDPOINT_VARIABLES[1])
             .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS)
             .current_dir(&context.workdir);
+        // daprd's exporter takes its address from the run's Configuration, not from these.
+        for variable in OTLP_ENDPOINT_VARIABLES {
+            command.env_remove(variable);
+        }
         if let Some(token) = self.api_token() {
             command.env("DAPR_API_TOKEN", token);
         }

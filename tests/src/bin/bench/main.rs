@@ -169,7 +169,14 @@ async fn measure(
         .collect();
     let mut processes = Vec::new();
     for (variant, url) in variants.iter().zip(&urls) {
-        let warmup = load::run(&args.oha, url, CALL_BODY, 16, secs(args.warmup)).await?;
+        let warmup = load::run(
+            &args.oha,
+            url,
+            CALL_BODY,
+            16,
+            Duration::from_secs(args.warmup),
+        )
+        .await?;
         if warmup.successes == 0 {
             return Err(format!(
                 "{}: no request succeeded during warm-up: {warmup:?}",
@@ -241,8 +248,4 @@ fn highest(seen: &[(String, u64)], new: &[(String, u64)]) -> Vec<(String, u64)> 
             (name.clone(), before.max(*kib))
         })
         .collect()
-}
-
-fn secs(seconds: u64) -> Duration {
-    Duration::from_secs(seconds)
 }
