@@ -78,6 +78,34 @@ fn assert_problem(answer: &Answer, status: StatusCode, detail: &str) {
 }
 
 #[tokio::test]
+async fn a_redirect_from_the_target_is_passed_back_not_followed() {
+    let app = spawn_app().await;
+    // Where the redirect points: it must never see the request (nor the sidecar's token).
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("Location", format!("{}/steal", elsewhere.uri()))
+                .set_body_json(json!({"moved": true})),
+        )
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(
+            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(answer.body, json!({"moved": true}));
+}
+
+#[tokio::test]
 async fn forwards_over_http_invocation_and_returns_the_targets_answer_unchanged() {
     let app = spawn_app().await;
     Mock::given(method("POST"))
