@@ -8,6 +8,7 @@
 //! - [`health`]: `/healthz` (the process is alive) and `/readyz` (the sidecar answers).
 //! - [`telemetry`]: structured logs, traces (OpenTelemetry, W3C trace context), and one span
 //!   and one log line per request.
+//!   Its JSON lines are written by `json_lines`.
 //! - [`metrics`]: request count and latency per route, for Prometheus, on a port of its own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
 //! - `testing` (feature `testing`): helpers for the services' tests.
@@ -15,6 +16,7 @@
 pub mod app_token;
 pub mod health;
 pub mod json;
+mod json_lines;
 pub mod metrics;
 pub mod problem;
 pub mod server;

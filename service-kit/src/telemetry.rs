@@ -24,21 +24,19 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::dispatcher::WeakDispatch;
 use tracing::field::Empty;
-use tracing::{Dispatch, Event, Instrument, Level, Subscriber};
+use tracing::{Dispatch, Instrument, Level};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::fmt::format::{Format, Json, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter};
 
+use crate::json_lines::JsonLines;
 use crate::metrics;
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +80,17 @@ pub fn init(service: &'static str, format: LogFormat) -> Telemetry {
     });
     let spans = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service))
+        // No code location, target, thread, level or busy/idle time on spans: attributes nobody
+        // reads that cost every request (busy/idle time reads the clock on every poll). Nor is
+        // each span's OpenTelemetry context made current while it is entered (on every poll):
+        // nothing here reads `opentelemetry::Context::current()`; the sidecar client takes the
+        // span's context explicitly.
         .with_location(false)
+        .with_target(false)
         .with_threads(false)
-        .with_level(true)
+        .with_level(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_filter(ours);
 
     let levels = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -96,15 +102,12 @@ pub fn init(service: &'static str, format: LogFormat) -> Telemetry {
     let dispatch_slot = Arc::new(OnceLock::new());
     let logs = if json {
         tracing_subscriber::fmt::layer()
-            .event_format(JsonWithTraceIds {
-                json: tracing_subscriber::fmt::format()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false),
+            .event_format(JsonLines {
                 dispatch: dispatch_slot.clone(),
             })
-            .with_filter(levels)
+            // Events only: the JSON lines carry no span fields, and a span the log layer
+            // enables gets its fields formatted for nothing on every request.
+            .with_filter(levels.and(filter::filter_fn(|meta| meta.is_event())))
             .boxed()
     } else {
         tracing_subscriber::fmt::layer().with_filter(levels).boxed()
@@ -198,19 +201,18 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     // The route template (`/state/{*key}`), not the path: span names and metric labels stay few.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(metrics::UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
     let span = tracing::info_span!(
         "request",
         otel.name = format!("{method} {route}"),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
-        http.route = %route,
-        url.path = %path,
+        http.request.method = method.as_str(),
+        http.route = route,
+        url.path = path.as_str(),
         http.response.status_code = Empty,
     );
     let _ =
@@ -223,12 +225,12 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
     if status.is_server_error() {
         span.record("otel.status_code", "error");
     }
-    metrics::record_request(&method, &route, status, elapsed);
+    metrics::record_request(&method, route, status, elapsed);
     let caller = response.extensions().get::<LoggedCaller>();
     span.in_scope(|| {
         tracing::info!(
-            method = %method,
-            path = %path,
+            method = method.as_str(),
+            path = path.as_str(),
             status = status.as_u16(),
             caller = caller.map(|c| c.subject.as_str()),
             caller_name = caller.and_then(|c| c.name.as_deref()),
@@ -267,59 +269,10 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
-/// tracing-subscriber's JSON lines, plus `trace_id` and `span_id` of the span the event is in.
-struct JsonWithTraceIds {
-    json: Format<Json>,
-    /// The subscriber this formatter belongs to, to ask its OpenTelemetry layer for the ids.
-    dispatch: Arc<OnceLock<WeakDispatch>>,
-}
-
-impl JsonWithTraceIds {
-    fn trace_ids<S, N>(&self, ctx: &FmtContext<'_, S, N>) -> Option<(String, String)>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-        N: for<'a> FormatFields<'a> + 'static,
-    {
-        let span = ctx.parent_span()?;
-        let dispatch = self.dispatch.get()?.upgrade()?;
-        let context = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
-        let span_context = context.span().span_context().clone();
-        span_context.is_valid().then(|| {
-            (
-                span_context.trace_id().to_string(),
-                span_context.span_id().to_string(),
-            )
-        })
-    }
-}
-
-impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> std::fmt::Result {
-        let Some((trace_id, span_id)) = self.trace_ids(ctx) else {
-            return self.json.format_event(ctx, writer, event);
-        };
-        let mut line = String::new();
-        self.json.format_event(ctx, Writer::new(&mut line), event)?;
-        // The JSON format writes one object and a newline: add the ids as two more members.
-        let object = line.trim_end().strip_suffix('}').ok_or(std::fmt::Error)?;
-        writeln!(
-            writer,
-            r#"{object},"trace_id":"{trace_id}","span_id":"{span_id}"}}"#
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::TraceContextExt;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,266 @@
+//! The JSON log format: one object per line with `timestamp`, `level`, the event's fields
+//! (`message` among them), `target`, and the `trace_id` and `span_id` of the span the event
+//! happened in. Each line is written in one pass straight into the line buffer: the request log
+//! line is written on every request, and tracing-subscriber's own JSON format (a map of owned
+//! values per event, then a second pass to add the ids) cost about a fifth of a request's work
+//! in the frontend.
+
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::trace::TraceContextExt;
+use tracing::dispatcher::WeakDispatch;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+pub(crate) struct JsonLines {
+    /// The subscriber this format belongs to, set once it is built: the ids are asked of its
+    /// OpenTelemetry layer, because the log layer itself does not see spans.
+    pub(crate) dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        writer.write_str(r#"{"timestamp":""#)?;
+        SystemTime.format_time(&mut writer)?;
+        write!(writer, r#"","level":"{}""#, meta.level())?;
+        let mut fields = Fields {
+            writer: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_str(r#","target":"#)?;
+        write_string(&mut writer, meta.target())?;
+        self.write_trace_ids(&mut writer)?;
+        writer.write_str("}\n")
+    }
+}
+
+impl JsonLines {
+    fn write_trace_ids(&self, writer: &mut Writer<'_>) -> fmt::Result {
+        let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) else {
+            return Ok(());
+        };
+        let current = dispatch.current_span();
+        let Some(context) = current
+            .id()
+            .and_then(|id| tracing_opentelemetry::get_otel_context(id, &dispatch))
+        else {
+            return Ok(());
+        };
+        let span = context.span();
+        let ids = span.span_context();
+        if !ids.is_valid() {
+            return Ok(());
+        }
+        write!(
+            writer,
+            r#","trace_id":"{}","span_id":"{}""#,
+            ids.trace_id(),
+            ids.span_id()
+        )
+    }
+}
+
+/// Writes each field as `,"name":value`: numbers and booleans as JSON numbers and booleans,
+/// everything else as a JSON string.
+struct Fields<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn member(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
+        }
+        // `r#type` in a macro is the field `type`.
+        let name = field.name();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = self
+            .writer
+            .write_char(',')
+            .and_then(|()| write_string(self.writer, name))
+            .and_then(|()| self.writer.write_char(':'))
+            .and_then(|()| value(self.writer));
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.member(field, |w| write_string(w, value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.member(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.member(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value}")?;
+            w.write_char('"')
+        });
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.member(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.member(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.member(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // JSON has no NaN or infinity.
+        if value.is_finite() {
+            self.member(field, |w| write!(w, "{value}"));
+        } else {
+            self.member(field, |w| write!(w, r#""{value}""#));
+        }
+    }
+}
+
+fn write_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
+    writer.write_char('"')?;
+    Escaped(writer).write_str(value)?;
+    writer.write_char('"')
+}
+
+/// Writes what it is given as the inside of a JSON string.
+struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..0x20 => "",
+                _ => continue,
+            };
+            self.0.write_str(&text[plain..at])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            plain = at + 1;
+        }
+        self.0.write_str(&text[plain..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::{Value, json};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// The lines written while `emit` runs, each parsed as JSON.
+    fn lines_of(emit: impl FnOnce()) -> Vec<Value> {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .event_format(JsonLines {
+                dispatch: Arc::new(OnceLock::new()),
+            })
+            .with_writer(move || Sink(sink.clone()));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e} in line {line:?}"))
+            })
+            .collect()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_event_is_one_json_object_with_its_fields_typed() {
+        let method = http::Method::POST;
+        let lines = lines_of(|| {
+            tracing::info!(
+                method = %method,
+                path = "/call",
+                status = 200u16,
+                latency_ms = 1.5,
+                caller = None::<&str>,
+                ok = true,
+                "request"
+            );
+        });
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {lines:?}")
+        };
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "request");
+        assert_eq!(line["method"], "POST");
+        assert_eq!(line["path"], "/call");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["latency_ms"], 1.5);
+        assert_eq!(line["ok"], true);
+        assert!(line.get("caller").is_none(), "an absent value is no field");
+        assert_eq!(line["target"], module_path!());
+        assert!(line.get("trace_id").is_none(), "no span, no trace id");
+        let timestamp = line["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.len() == 27 && timestamp.ends_with('Z'),
+            "{timestamp}"
+        );
+    }
+
+    #[test]
+    fn text_is_escaped_as_json_strings() {
+        let tricky = "a \"quoted\" \\ back\nslash\ttab \u{1} and \u{e9}";
+        let lines = lines_of(|| {
+            tracing::warn!(detail = tricky, debug = ?tricky, r#type = "raw", "tricky: {tricky}");
+        });
+        assert_eq!(lines[0]["detail"], tricky);
+        assert_eq!(lines[0]["debug"], json!(format!("{tricky:?}")));
+        assert_eq!(lines[0]["message"], format!("tricky: {tricky}"));
+        assert_eq!(lines[0]["type"], "raw");
+    }
+}
