@@ -3,9 +3,10 @@ use std::process::ExitCode;
 use backend::configuration::Config;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let config = Config::parse();
-    let telemetry = service_kit::telemetry::init("backend", config.service.log_format);
-    service_kit::server::run(telemetry, backend::startup::build(config)).await
+    let (threads, log_format) = (config.service.worker_threads, config.service.log_format);
+    service_kit::server::main("backend", threads, log_format, || {
+        backend::startup::build(config)
+    })
 }

@@ -18,7 +18,7 @@ use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
 use crate::settings::{Secret, ServiceSettings};
 use crate::sidecar::SidecarNotReady;
-use crate::telemetry::Telemetry;
+use crate::telemetry::LogFormat;
 use crate::{SidecarClient, health, metrics, telemetry};
 
 /// A service, bound and ready to serve: binding comes first, so port 0 works and the address
@@ -42,7 +42,7 @@ impl Application {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_address()).await?;
         let metrics_listener = TcpListener::bind(settings.metrics_address()).await?;
-        let sidecar = SidecarClient::from_settings(settings).map_err(std::io::Error::other)?;
+        let sidecar = SidecarClient::from_settings(settings)?;
         let router = make_router(sidecar.clone());
         Ok(Self {
             name,
@@ -89,14 +89,47 @@ impl Application {
     }
 }
 
-/// The body of each service's `main`, after settings and telemetry: build, serve until Ctrl-C
-/// or SIGTERM, turn a failure into a log line and a failing exit code, and export the last
-/// spans before the process ends.
-pub async fn run(
-    telemetry: Telemetry,
-    built: impl Future<Output = std::io::Result<Application>>,
-) -> ExitCode {
-    let code = match built.await {
+/// A service's whole `main` once its settings are parsed: a Tokio runtime with
+/// `worker_threads` threads, logs and traces, then `build` and serve until Ctrl-C or SIGTERM. A
+/// failure becomes a log line and a failing exit code; the last spans are exported before the
+/// process ends.
+///
+/// One thread is a current-thread runtime (no work stealing, no wake-ups across threads), more a
+/// multi-threaded one (see `WORKER_THREADS`).
+pub fn main<F>(
+    name: &'static str,
+    worker_threads: u16,
+    log_format: LogFormat,
+    build: impl FnOnce() -> F,
+) -> ExitCode
+where
+    F: Future<Output = std::io::Result<Application>>,
+{
+    let mut runtime = if worker_threads > 1 {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(worker_threads.into());
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{name}: could not start the Tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        // Inside the runtime: the OTLP exporter's connection runs on it.
+        let telemetry = telemetry::init(name, log_format);
+        let code = run(build()).await;
+        telemetry.shutdown().await;
+        code
+    })
+}
+
+async fn run(built: impl Future<Output = std::io::Result<Application>>) -> ExitCode {
+    match built.await {
         Ok(application) => {
             let name = application.name;
             match application.run_until_stopped(shutdown_signal()).await {
@@ -111,9 +144,7 @@ pub async fn run(
             tracing::error!(%error, "could not start");
             ExitCode::FAILURE
         }
-    };
-    telemetry.shutdown().await;
-    code
+    }
 }
 
 /// Wraps a service's API routes with what every service has: the app-token check (when

@@ -49,6 +49,12 @@ pub struct ServiceSettings {
     #[arg(long, env = "METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
 
+    /// Threads serving requests. 1, the default, is a single-threaded runtime: an app's work per
+    /// request is small next to its sidecar's, and it runs on a fraction of a core (Container
+    /// Apps, the AKS limits), where more threads only add wake-ups between them.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: u16,
+
     /// Log format: `json`, `text`, or `auto` (JSON unless stdout is a terminal).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,

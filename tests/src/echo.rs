@@ -1,6 +1,7 @@
 //! What the benchmark's two echo apps (`src/bin/echo-*.rs`) share: the settings the launcher
 //! gives every app, a pooled client to the sidecar, and a `/readyz` that asks the sidecar, as
-//! the real apps' does (so the floor's start-to-ready is measured the same way).
+//! the real apps' does (so the floor's start-to-ready is measured the same way). Both run on a
+//! single-threaded runtime, as the real apps do by default (`WORKER_THREADS=1`).
 
 use axum::Router;
 use axum::extract::State;
@@ -41,6 +42,7 @@ async fn listen_with_sidecar() -> (TcpListener, Sidecar) {
     let sidecar = Sidecar {
         http: reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client"),
         base: format!("http://127.0.0.1:{}", setting("DAPR_HTTP_PORT")),

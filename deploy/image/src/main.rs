@@ -52,8 +52,7 @@ fn choose(
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let (service, args) = match choose(std::env::args_os().collect(), std::env::var_os("SERVICE")) {
         Ok(chosen) => chosen,
         Err(message) => {
@@ -64,13 +63,17 @@ async fn main() -> ExitCode {
     match service {
         Service::Frontend => {
             let config = frontend::configuration::Config::parse_from(args);
-            let telemetry = service_kit::telemetry::init("frontend", config.service.log_format);
-            service_kit::server::run(telemetry, frontend::startup::build(config)).await
+            let (threads, log_format) = (config.service.worker_threads, config.service.log_format);
+            service_kit::server::main("frontend", threads, log_format, || {
+                frontend::startup::build(config)
+            })
         }
         Service::Backend => {
             let config = backend::configuration::Config::parse_from(args);
-            let telemetry = service_kit::telemetry::init("backend", config.service.log_format);
-            service_kit::server::run(telemetry, backend::startup::build(config)).await
+            let (threads, log_format) = (config.service.worker_threads, config.service.log_format);
+            service_kit::server::main("backend", threads, log_format, || {
+                backend::startup::build(config)
+            })
         }
     }
 }

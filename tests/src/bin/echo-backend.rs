@@ -13,7 +13,7 @@ use axum::routing::post;
 use e2e::echo::{self, Sidecar};
 use reqwest::Method;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     echo::serve(Router::new().route("/savestate", post(save))).await;
 }
