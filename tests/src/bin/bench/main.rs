@@ -75,6 +75,9 @@ pub struct LevelResult {
     pub load: LoadResult,
     /// Highest RSS (KiB) seen per process during the level.
     pub peak_rss_kib: Vec<(String, u64)>,
+    /// CPU time per request (µs) of each process during the level: steadier than requests/s
+    /// on a shared machine, and it shows where the time goes.
+    pub cpu_us_per_request: Vec<(String, f64)>,
 }
 
 #[tokio::main]
@@ -196,10 +199,12 @@ async fn measure(
         eprintln!("bench: {concurrency} concurrent, {rounds} rounds of {round_length:?} each ...");
         let mut runs: [Vec<LoadResult>; 2] = [Vec::new(), Vec::new()];
         let mut peaks: [Vec<(String, u64)>; 2] = [Vec::new(), Vec::new()];
+        let mut cpu: [Vec<(String, u64)>; 2] = [Vec::new(), Vec::new()];
         for round in 0..rounds {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for index in order {
                 let sampler = processes[index].sample_peak_rss();
+                let cpu_before = processes[index].cpu_micros();
                 runs[index].push(
                     load::run(
                         &args.oha,
@@ -210,13 +215,24 @@ async fn measure(
                     )
                     .await?,
                 );
+                let used: Vec<_> = (processes[index].cpu_micros().into_iter())
+                    .zip(cpu_before)
+                    .map(|((name, after), (_, before))| (name, after.saturating_sub(before)))
+                    .collect();
+                cpu[index] = added(&cpu[index], &used);
                 peaks[index] = highest(&peaks[index], &sampler.finish().await);
             }
         }
         for index in 0..2 {
+            let load = LoadResult::combine(&runs[index]);
+            let requests = (load.successes + load.errors).max(1) as f64;
             levels[index].push(LevelResult {
                 concurrency,
-                load: LoadResult::combine(&runs[index]),
+                cpu_us_per_request: cpu[index]
+                    .iter()
+                    .map(|(name, micros)| (name.clone(), *micros as f64 / requests))
+                    .collect(),
+                load,
                 peak_rss_kib: std::mem::take(&mut peaks[index]),
             });
         }
@@ -240,12 +256,25 @@ async fn measure(
         .collect())
 }
 
+/// Per process, the sum of two readings (`seen` may be empty: the first round).
+fn added(seen: &[(String, u64)], new: &[(String, u64)]) -> Vec<(String, u64)> {
+    combined(seen, new, |a, b| a + b)
+}
+
 /// Per process, the higher of two peak readings (`seen` may be empty: the first round).
 fn highest(seen: &[(String, u64)], new: &[(String, u64)]) -> Vec<(String, u64)> {
+    combined(seen, new, u64::max)
+}
+
+fn combined(
+    seen: &[(String, u64)],
+    new: &[(String, u64)],
+    combine: fn(u64, u64) -> u64,
+) -> Vec<(String, u64)> {
     new.iter()
-        .map(|(name, kib)| {
-            let before = seen.iter().find(|(n, _)| n == name).map_or(0, |(_, k)| *k);
-            (name.clone(), before.max(*kib))
+        .map(|(name, value)| {
+            let before = seen.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+            (name.clone(), combine(before, *value))
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! What the benchmark reads from the processes themselves: resident memory from
-//! `/proc/PID/status`, and how long an app takes from spawn to listening and to ready.
+//! `/proc/PID/status`, CPU time from `/proc/PID/stat`, and how long an app takes from spawn to
+//! listening and to ready.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -30,6 +31,14 @@ impl Processes {
         self.0
             .iter()
             .map(|(name, pid)| (name.clone(), rss_kib(*pid).unwrap_or(0)))
+            .collect()
+    }
+
+    /// CPU time (user and system, all threads) each process has used so far, in microseconds.
+    pub fn cpu_micros(&self) -> Vec<(String, u64)> {
+        self.0
+            .iter()
+            .map(|(name, pid)| (name.clone(), cpu_micros(*pid).unwrap_or(0)))
             .collect()
     }
 
@@ -70,6 +79,20 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `utime + stime` of a process (fields 14 and 15 of `/proc/PID/stat`), in microseconds.
+fn cpu_micros(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let mut fields = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some((user + system) * 1_000_000 / u64::try_from(ticks_per_second).ok()?)
 }
 
 /// Medians (and the slowest) of several starts, in milliseconds.

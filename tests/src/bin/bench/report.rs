@@ -42,16 +42,40 @@ pub fn print(results: &[VariantResult]) {
                 rss_list(&level.peak_rss_kib)
             );
         }
+        println!("CPU per request (user + system), µs:");
+        for level in &result.levels {
+            let cpu = &level.cpu_us_per_request;
+            let list: Vec<String> = cpu.iter().map(|(n, us)| format!("{n} {us:.0}")).collect();
+            println!(
+                "{:>5}  {}; all {:.0}",
+                level.concurrency,
+                list.join(", "),
+                total(cpu)
+            );
+        }
     }
     let [ours, floor] = results else { return };
     println!("\n== ours / floor ==");
     for (mine, base) in ours.levels.iter().zip(&floor.levels) {
+        let apps = |level: &crate::LevelResult| {
+            let is_app = |(name, _): &&(String, f64)| name == "frontend" || name == "backend";
+            level
+                .cpu_us_per_request
+                .iter()
+                .filter(is_app)
+                .map(|(_, us)| us)
+                .sum::<f64>()
+        };
         println!(
-            "{:>3} concurrent: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
+            "{:>3} concurrent: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x; CPU per request {:.2}x ({:+.0} µs, the two apps {:.0} µs vs {:.0} µs)",
             mine.concurrency,
             mine.load.requests_per_sec / base.load.requests_per_sec,
             mine.load.p50_ms / base.load.p50_ms,
-            mine.load.p99_ms / base.load.p99_ms
+            mine.load.p99_ms / base.load.p99_ms,
+            total(&mine.cpu_us_per_request) / total(&base.cpu_us_per_request),
+            total(&mine.cpu_us_per_request) - total(&base.cpu_us_per_request),
+            apps(mine),
+            apps(base),
         );
     }
     println!("\n== targets ==");
@@ -100,6 +124,10 @@ fn targets(ours: &VariantResult, floor: &VariantResult) -> Vec<String> {
     out
 }
 
+fn total(cpu: &[(String, f64)]) -> f64 {
+    cpu.iter().map(|(_, us)| us).sum()
+}
+
 fn mib(rss: &[(String, u64)], name: &str) -> f64 {
     rss.iter()
         .find(|(process, _)| process == name)
@@ -138,8 +166,8 @@ pub fn write(dir: &Path, results: &[VariantResult], duration_secs: u64) -> std::
     ))
 }
 
-/// Three panels of grouped bars, ours next to the floor: requests/s and p99 per concurrency
-/// level, and each process's RSS under the highest load.
+/// Four panels of grouped bars, ours next to the floor: requests/s and p99 per concurrency
+/// level, and each process's RSS and CPU time per request under the highest load.
 fn svg(results: &[VariantResult]) -> String {
     let [ours, floor] = results else {
         return String::new();
@@ -163,17 +191,32 @@ fn svg(results: &[VariantResult]) -> String {
             .collect(),
         _ => Vec::new(),
     };
+    let cpu: Vec<(String, f64, f64)> = match (last_ours, last_floor) {
+        (Some(a), Some(b)) => a
+            .cpu_us_per_request
+            .iter()
+            .zip(&b.cpu_us_per_request)
+            .map(|((name, x), (_, y))| (name.clone(), *x, *y))
+            .collect(),
+        _ => Vec::new(),
+    };
     let top = last_ours.map_or(0, |l| l.concurrency);
     let mut out = String::from(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="1020" height="300" font-family="sans-serif" font-size="11">
-<rect width="1020" height="300" fill="white"/>
-<rect x="760" y="8" width="10" height="10" fill="#2b6cb0"/><text x="774" y="17">ours</text>
-<rect x="820" y="8" width="10" height="10" fill="#a0aec0"/><text x="834" y="17">floor (echo apps, same Dapr calls)</text>
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="1360" height="300" font-family="sans-serif" font-size="11">
+<rect width="1360" height="300" fill="white"/>
+<rect x="1100" y="8" width="10" height="10" fill="#2b6cb0"/><text x="1114" y="17">ours</text>
+<rect x="1160" y="8" width="10" height="10" fill="#a0aec0"/><text x="1174" y="17">floor (echo apps, same Dapr calls)</text>
 "##,
     );
     panel(&mut out, 10.0, "requests/s", &throughput);
     panel(&mut out, 350.0, "p99 latency, ms", &p99);
     panel(&mut out, 690.0, &format!("peak RSS at c={top}, MiB"), &rss);
+    panel(
+        &mut out,
+        1030.0,
+        &format!("CPU per request at c={top}, µs"),
+        &cpu,
+    );
     out.push_str("</svg>\n");
     out
 }
