@@ -6,9 +6,10 @@
 //! - [`sidecar`]: the HTTP client for the Dapr sidecar next to the app.
 //! - [`app_token`]: only the sidecar may call the app (Dapr's `APP_API_TOKEN`).
 //! - [`health`]: `/healthz` (the process is alive) and `/readyz` (the sidecar answers).
-//! - [`telemetry`]: structured logs, traces (OpenTelemetry, W3C trace context), and one span
+//! - [`telemetry`]: structured logs and their JSON lines (`json_lines`), the tracer, and one span
 //!   and one log line per request.
-//!   Its JSON lines are written by `json_lines`.
+//! - `trace`: the spans (OpenTelemetry, W3C trace context) of requests and of calls to the
+//!   sidecar.
 //! - [`metrics`]: request count and latency per route, for Prometheus, on a port of its own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
 //! - `testing` (feature `testing`): helpers for the services' tests.
@@ -25,6 +26,7 @@ pub mod sidecar;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod trace;
 
 pub use problem::Problem;
 pub use sidecar::SidecarClient;

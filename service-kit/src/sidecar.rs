@@ -1,18 +1,17 @@
 //! The Dapr sidecar's HTTP API, as the app sees it: one pooled HTTP client for every call,
-//! with the `dapr-api-token` header added when the sidecar requires one, and each call a client
-//! span whose trace context daprd continues.
+//! with the `dapr-api-token` header added when the sidecar requires one, and each call made
+//! inside a request a client span whose trace context daprd continues.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
-use tracing::Instrument;
-use tracing::field::Empty;
 
 use crate::settings::{Secret, ServiceSettings};
-use crate::telemetry;
+use crate::trace;
 
 const API_TOKEN: HeaderName = HeaderName::from_static("dapr-api-token");
 
@@ -95,31 +94,26 @@ impl SidecarClient {
         }
     }
 
-    /// Sends a request made by [`Self::request`] as a client span of the current span, with
-    /// that span's trace context as `traceparent`, so daprd's spans join the caller's trace.
+    /// Sends a request made by [`Self::request`]. Inside a request it is a client span, the
+    /// child of the request's, and carries that span's trace context as `traceparent`, so
+    /// daprd's spans join the caller's trace.
     pub async fn send(&self, request: RequestBuilder) -> reqwest::Result<Response> {
         let mut request = request.build()?;
-        let span = tracing::info_span!(
-            "sidecar",
-            otel.name = format!("{} {}", request.method(), dapr_api(request.url().path())),
-            otel.kind = "client",
-            otel.status_code = Empty,
-            http.request.method = request.method().as_str(),
-            url.path = request.url().path(),
-            http.response.status_code = Empty,
-        );
-        telemetry::inject_trace_context(&span, request.headers_mut());
-        let result = self.0.http.execute(request).instrument(span.clone()).await;
-        match &result {
-            Ok(response) => {
-                span.record("http.response.status_code", response.status().as_u16());
-                if response.status().is_server_error() {
-                    span.record("otel.status_code", "error");
-                }
-            }
-            Err(_) => {
-                span.record("otel.status_code", "error");
-            }
+        let span = trace::client_span(&|| {
+            let method = request.method().as_str();
+            let path = request.url().path();
+            let attributes = vec![
+                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("url.path", path.to_owned()),
+            ];
+            (format!("{method} {}", dapr_api(path)), attributes)
+        });
+        if let Some(span) = &span {
+            trace::inject(span, request.headers_mut());
+        }
+        let result = self.0.http.execute(request).await;
+        if let Some(span) = &span {
+            trace::end(span, result.as_ref().ok().map(Response::status));
         }
         result
     }
@@ -228,7 +222,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sends_the_trace_context_of_a_client_span() {
+    async fn inside_a_request_a_call_carries_the_requests_trace() {
+        use opentelemetry::context::FutureExt as _;
+        use opentelemetry::trace::TraceContextExt as _;
+
         let sidecar = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/v1.0/invoke/backend/method/savestate"))
@@ -236,12 +233,32 @@ mod tests {
             .mount(&sidecar)
             .await;
         let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
-        let request = client.request(Method::POST, "/v1.0/invoke/backend/method/savestate");
-        assert_eq!(client.send(request).await.unwrap().status(), 200);
-        // No OpenTelemetry layer is installed here, so there is no trace context to send: the
-        // request goes out without one rather than with a made-up one.
-        let received = &sidecar.received_requests().await.unwrap()[0];
-        assert!(!received.headers.contains_key("traceparent"));
+        let call = || client.request(Method::POST, "/v1.0/invoke/backend/method/savestate");
+
+        // Outside a request there is no trace to continue: the call goes out without a trace
+        // context rather than with a made-up one.
+        assert_eq!(client.send(call()).await.unwrap().status(), 200);
+        // Inside one, it continues the request's trace as a span of its own.
+        let mut headers = http::HeaderMap::new();
+        let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        headers.insert("traceparent", caller.parse().unwrap());
+        let request = trace::server_span(&headers, &|| unreachable!("not recorded"));
+        let request_span = request.span().span_context().span_id().to_string();
+        let answer = client.send(call()).with_context(request).await.unwrap();
+        assert_eq!(answer.status(), 200);
+
+        let received = sidecar.received_requests().await.unwrap();
+        assert!(!received[0].headers.contains_key("traceparent"));
+        let sent = received[1].headers["traceparent"].to_str().unwrap();
+        let [version, trace_id, parent, flags] = sent.split('-').collect::<Vec<_>>()[..] else {
+            panic!("not a traceparent: {sent}")
+        };
+        assert_eq!(
+            (version, trace_id, flags),
+            ("00", "0af7651916cd43dd8448eb211c80319c", "01")
+        );
+        assert_ne!(parent, request_span, "the call is a span of its own");
+        assert_ne!(parent, "b7ad6b7169203331");
     }
 
     #[test]
