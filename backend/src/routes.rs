@@ -155,7 +155,7 @@ fn state_problem(error: StateError, key: &StateKey) -> Problem {
             code,
             message,
         } => {
-            tracing::warn!(%status, %code, %message, "state store error");
+            tracing::warn!(%status, %code, dapr_message = %message, "state store error");
             Problem::new(
                 StatusCode::BAD_GATEWAY,
                 format!("the state store failed ({code})"),

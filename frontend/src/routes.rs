@@ -155,7 +155,7 @@ fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Optio
         .ok()
         .filter(|e: &DaprError| e.code.starts_with("ERR_"))?;
     let target = invocation.target();
-    tracing::warn!(%target, %status, code = %error.code, message = %error.message, "Dapr could not invoke the target");
+    tracing::warn!(%target, %status, code = %error.code, dapr_message = %error.message, "Dapr could not invoke the target");
     let problem = if status == StatusCode::FORBIDDEN {
         Problem::new(
             StatusCode::FORBIDDEN,
