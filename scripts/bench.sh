@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark (not part of scripts/test.sh): builds release binaries, then runs the pair and
 # a floor of echo apps, each with two real daprd, under oha load at 1, 16 and 64 concurrent.
-# Prints requests/s, p50, p99, errors, RSS and start-up times with the ratios ours/floor, and
-# writes results/bench.json and results/bench.svg.
-# Arguments go to the driver (tests/src/bin/bench): --duration SECS (per level, default 10),
-# --levels 1,16,64, --warmup SECS, --starts N, --out DIR. About 2-3 minutes with the defaults.
+# Prints requests/s, p50, p99, errors, RSS, CPU time per request and start-up times with the
+# ratios ours/floor, and writes results/bench.json and results/bench.svg.
+# Arguments go to the driver (tests/src/bin/bench): --duration SECS (per level, default 30),
+# --rounds N (default 6), --levels 1,16,64, --warmup SECS, --starts N, --out DIR. About five
+# minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

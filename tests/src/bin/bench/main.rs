@@ -33,10 +33,10 @@ use crate::measure::{Processes, Startup};
 #[command(about = "Benchmarks the pair against a floor of echo apps on the same Dapr topology")]
 struct Args {
     /// Seconds of load at each concurrency level, for each topology.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 30)]
     duration: u64,
     /// Rounds each level is split into, alternating between the two topologies.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 6)]
     rounds: u32,
     /// Concurrency levels, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
