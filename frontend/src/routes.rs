@@ -103,7 +103,7 @@ fn transport_problem(
     sidecar: &SidecarClient,
 ) -> Problem {
     let target = invocation.target();
-    tracing::warn!(%target, %error, "invocation through the sidecar failed");
+    tracing::warn!(callee = %target, %error, "invocation through the sidecar failed");
     if error.is_timeout() {
         Problem::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -127,7 +127,7 @@ fn transport_problem(
 /// not made, so it is a 502 instead; a target that means "done, nothing to say" answers 204.
 fn unconfirmed(invocation: &Invocation) -> Problem {
     let target = invocation.target();
-    tracing::warn!(%target, "the sidecar answered 200 without a body or content type");
+    tracing::warn!(callee = %target, "the sidecar answered 200 without a body or content type");
     Problem::new(
         StatusCode::BAD_GATEWAY,
         format!(
@@ -155,7 +155,7 @@ fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Optio
         .ok()
         .filter(|e: &DaprError| e.code.starts_with("ERR_"))?;
     let target = invocation.target();
-    tracing::warn!(%target, %status, code = %error.code, dapr_message = %error.message, "Dapr could not invoke the target");
+    tracing::warn!(callee = %target, %status, code = %error.code, dapr_message = %error.message, "Dapr could not invoke the target");
     let problem = if status == StatusCode::FORBIDDEN {
         Problem::new(
             StatusCode::FORBIDDEN,
