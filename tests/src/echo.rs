@@ -1,6 +1,8 @@
 //! What the benchmark's two echo apps (`src/bin/echo-*.rs`) share: the settings the launcher
-//! gives every app, a pooled client to the sidecar, and a `/readyz` that asks the sidecar, as
-//! the real apps' does (so the floor's start-to-ready is measured the same way). Both run on a
+//! gives every app, a pooled client to the sidecar, a `/readyz` that asks the sidecar, as the
+//! real apps' does (so the floor's start-to-ready is measured the same way), and trace context:
+//! like any app in Dapr's tracing they pass W3C `traceparent` on, or daprd would start a new
+//! trace at every hop and do less work than it does for the real pair. Both run on a
 //! single-threaded runtime, as the real apps do by default (`WORKER_THREADS=1`).
 
 use axum::Router;
@@ -24,6 +26,15 @@ impl Sidecar {
             .request(method, format!("{}{path}", self.base))
             .header("dapr-api-token", &self.token)
     }
+}
+
+/// A W3C `traceparent` that starts a new sampled trace, as an app instrumented for Dapr's
+/// tracing sends with its first call.
+pub fn new_traceparent() -> String {
+    let mut ids = [0u8; 24];
+    getrandom::fill(&mut ids).expect("random bytes");
+    let hex: String = ids.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("00-{}-{}-01", &hex[..32], &hex[32..])
 }
 
 /// Serves `api` and `/readyz` on `127.0.0.1:$PORT`, with a client for the sidecar on

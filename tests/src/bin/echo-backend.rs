@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use e2e::echo::{self, Sidecar};
@@ -18,13 +18,18 @@ async fn main() {
     echo::serve(Router::new().route("/savestate", post(save))).await;
 }
 
-async fn save(State(sidecar): State<Sidecar>, body: Bytes) -> Response {
+async fn save(State(sidecar): State<Sidecar>, headers: HeaderMap, body: Bytes) -> Response {
+    // daprd's trace context goes on with both calls, as the real backend's does.
+    let trace = headers.get("traceparent").cloned();
+    let with_trace = |request: reqwest::RequestBuilder| match &trace {
+        Some(traceparent) => request.header("traceparent", traceparent),
+        None => request,
+    };
     let mut items = Vec::with_capacity(body.len() + 64);
     items.extend_from_slice(br#"[{"key":"echo","value":"#);
     items.extend_from_slice(&body);
     items.extend_from_slice(br#","options":{"consistency":"strong"}}]"#);
-    let saved = sidecar
-        .request(Method::POST, "/v1.0/state/statestore")
+    let saved = with_trace(sidecar.request(Method::POST, "/v1.0/state/statestore"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(items)
         .send()
@@ -32,13 +37,12 @@ async fn save(State(sidecar): State<Sidecar>, body: Bytes) -> Response {
     if !saved.is_ok_and(|answer| answer.status().is_success()) {
         return StatusCode::BAD_GATEWAY.into_response();
     }
-    let read = sidecar
-        .request(
-            Method::GET,
-            "/v1.0/state/statestore/echo?consistency=strong",
-        )
-        .send()
-        .await;
+    let read = with_trace(sidecar.request(
+        Method::GET,
+        "/v1.0/state/statestore/echo?consistency=strong",
+    ))
+    .send()
+    .await;
     match read {
         Ok(answer) if answer.status().is_success() => {
             let etag = answer

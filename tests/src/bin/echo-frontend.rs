@@ -22,6 +22,7 @@ async fn call(State(sidecar): State<Sidecar>, body: Bytes) -> Response {
     let answer = sidecar
         .request(Method::POST, "/v1.0/invoke/backend/method/savestate")
         .header(header::CONTENT_TYPE, "application/json")
+        .header("traceparent", echo::new_traceparent())
         .body(body)
         .send()
         .await;
