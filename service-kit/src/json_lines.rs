@@ -244,10 +244,7 @@ mod tests {
 
     #[test]
     fn a_line_written_in_a_request_names_its_trace_and_span() {
-        let mut headers = http::HeaderMap::new();
-        let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        headers.insert("traceparent", caller.parse().unwrap());
-        let request = crate::trace::server_span(&headers, &|| unreachable!("not recorded"));
+        let request = crate::trace::testing::request_from_caller();
         let span_id = request.span().span_context().span_id().to_string();
         let lines = lines_of(|| {
             let _current = request.clone().attach();

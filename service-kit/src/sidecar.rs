@@ -239,10 +239,7 @@ mod tests {
         // context rather than with a made-up one.
         assert_eq!(client.send(call()).await.unwrap().status(), 200);
         // Inside one, it continues the request's trace as a span of its own.
-        let mut headers = http::HeaderMap::new();
-        let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        headers.insert("traceparent", caller.parse().unwrap());
-        let request = trace::server_span(&headers, &|| unreachable!("not recorded"));
+        let request = trace::testing::request_from_caller();
         let request_span = request.span().span_context().span_id().to_string();
         let answer = client.send(call()).with_context(request).await.unwrap();
         assert_eq!(answer.status(), 200);

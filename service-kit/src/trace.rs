@@ -169,25 +169,38 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+/// For this crate's tests: requests that arrive with a caller's trace context.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    /// The caller's `traceparent`: trace `0af7…319c`, parent span `b7ad…3331`, sampled.
+    pub(crate) const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-    fn headers(traceparent: &str) -> HeaderMap {
+    pub(crate) fn headers(traceparent: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("traceparent", HeaderValue::from_str(traceparent).unwrap());
         headers
     }
 
-    fn nothing() -> (String, Vec<KeyValue>) {
+    /// The server span of a request from [`CALLER`] (nothing is exported in tests).
+    pub(crate) fn request_from_caller() -> Context {
+        server_span(&headers(CALLER), &nothing)
+    }
+
+    pub(crate) fn nothing() -> (String, Vec<KeyValue>) {
         unreachable!("nothing is recorded without an exporter")
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{CALLER, headers, nothing, request_from_caller};
+    use super::*;
 
     #[test]
     fn a_request_continues_the_callers_trace_with_a_span_of_its_own() {
-        let span = server_span(&headers(CALLER), &nothing);
+        let span = request_from_caller();
         let context = span.span().span_context().clone();
         assert_eq!(
             context.trace_id().to_string(),
@@ -227,7 +240,7 @@ mod tests {
     #[test]
     fn a_call_is_a_child_of_the_current_request_and_outside_one_there_is_none() {
         assert!(client_span(&nothing).is_none());
-        let request = server_span(&headers(CALLER), &nothing);
+        let request = request_from_caller();
         let _current = request.clone().attach();
         let call = client_span(&nothing).expect("a span inside a request");
         let (request, call) = (request.span(), call.span());

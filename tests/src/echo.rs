@@ -31,10 +31,12 @@ impl Sidecar {
 /// A W3C `traceparent` that starts a new sampled trace, as an app instrumented for Dapr's
 /// tracing sends with its first call.
 pub fn new_traceparent() -> String {
-    let mut ids = [0u8; 24];
-    getrandom::fill(&mut ids).expect("random bytes");
-    let hex: String = ids.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("00-{}-{}-01", &hex[..32], &hex[32..])
+    let mut trace_id = [0u8; 16];
+    let mut span_id = [0u8; 8];
+    getrandom::fill(&mut trace_id).expect("random bytes");
+    getrandom::fill(&mut span_id).expect("random bytes");
+    let (trace_id, span_id) = (u128::from_be_bytes(trace_id), u64::from_be_bytes(span_id));
+    format!("00-{trace_id:032x}-{span_id:016x}-01")
 }
 
 /// Serves `api` and `/readyz` on `127.0.0.1:$PORT`, with a client for the sidecar on
@@ -70,5 +72,19 @@ async fn ready(State(sidecar): State<Sidecar>) -> StatusCode {
     {
         Ok(answer) if answer.status().is_success() => StatusCode::OK,
         _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_new_traceparent_is_w3c_and_new_each_time() {
+        let first = super::new_traceparent();
+        let parts: Vec<&str> = first.split('-').collect();
+        assert_eq!(parts.len(), 4, "{first}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"));
+        assert_eq!((parts[1].len(), parts[2].len()), (32, 16), "{first}");
+        assert!(parts[1..3].iter().all(|id| id.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert_ne!(first, super::new_traceparent());
     }
 }
