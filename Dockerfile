@@ -1,5 +1,5 @@
 # One image for both services: `SERVICE=frontend` or `SERVICE=backend` picks which one runs
-# (see deploy/image). `az containerapp up --source .` builds this file; so does CI.
+# (see image/). `az containerapp up --source .` builds this file; so does CI.
 #
 #   docker build -t dapr-pair .
 #   docker run -e SERVICE=backend -p 8080:8080 dapr-pair
@@ -15,29 +15,33 @@ FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev ca-certificates
 WORKDIR /src
 
-# 1. Dependencies only: the workspace manifests and the lock file, with empty crates.
+# 1. Dependencies only: the workspace manifests and the lock file, with empty crates. Every
+# member's manifest is needed for the workspace to load; only the image's crates are built.
 COPY Cargo.toml Cargo.lock ./
 COPY service-kit/Cargo.toml service-kit/
 COPY frontend/Cargo.toml frontend/
 COPY backend/Cargo.toml backend/
+COPY image/Cargo.toml image/
+COPY launcher/Cargo.toml launcher/
+COPY test-support/Cargo.toml test-support/
 COPY tests/Cargo.toml tests/
-COPY deploy/image/Cargo.toml deploy/image/
-RUN for crate in service-kit frontend backend tests; do \
+COPY xtask/Cargo.toml xtask/
+RUN for crate in service-kit frontend backend launcher test-support; do \
       mkdir -p "$crate/src" && touch "$crate/src/lib.rs"; \
     done \
- && mkdir -p tests/src/bin deploy/image/src \
- && echo 'fn main() {}' > tests/src/bin/run-local.rs \
- && echo 'fn main() {}' > deploy/image/src/main.rs \
+ && mkdir -p image/src xtask/src/bench \
+ && for main in image/src/main.rs xtask/src/main.rs xtask/src/bench/echo_frontend.rs \
+      xtask/src/bench/echo_backend.rs tests/main.rs; do echo 'fn main() {}' > "$main"; done \
  && cargo build --release --locked -p dapr-pair-image \
- && rm -rf service-kit/src frontend/src backend/src deploy/image/src
+ && rm -rf service-kit/src frontend/src backend/src image/src
 
 # 2. The project's crates. COPY keeps the files' own modification times, which can be older
 # than the empty crates above: touch them so cargo sees they changed.
 COPY service-kit/src service-kit/src
 COPY frontend/src frontend/src
 COPY backend/src backend/src
-COPY deploy/image/src deploy/image/src
-RUN find service-kit/src frontend/src backend/src deploy/image/src -name '*.rs' -exec touch {} + \
+COPY image/src image/src
+RUN find service-kit/src frontend/src backend/src image/src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p dapr-pair-image \
  && cp target/release/dapr-pair /dapr-pair
 

@@ -1,0 +1,101 @@
+//! One child process: output captured to a log file, stopped with SIGTERM (then SIGKILL if it
+//! does not exit in time), killed if dropped, and killed by the kernel if the launcher itself
+//! dies (a test run killed with SIGKILL or a crashed `run-local` leaves no daprd behind).
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// How long a process is given to exit after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct ManagedProcess {
+    pub name: String,
+    pub log: PathBuf,
+    /// Taken just before the spawn: start-up times are measured from here.
+    pub spawned_at: Instant,
+    child: Child,
+}
+
+impl ManagedProcess {
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(log_dir)?;
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        let spawned_at = Instant::now();
+        let child = command.spawn()?;
+        Ok(Self {
+            name: name.to_owned(),
+            log,
+            spawned_at,
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether it is still running (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    pub async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(pid) = self.pid() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => self.kill().await,
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to clean up (a crash).
+    pub async fn kill(&mut self) -> Option<ExitStatus> {
+        let _ = self.child.start_kill();
+        self.child.wait().await.ok()
+    }
+
+    /// The last `lines` lines of its log, to show when something went wrong.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that spawned it exits
+/// (`PR_SET_PDEATHSIG`). `kill_on_drop` covers every orderly end of the launcher; this covers
+/// the rest. The launcher spawns from its async tasks, whose runtime threads live as long as
+/// the run (a `spawn_blocking` thread would not: never spawn from one).
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: between fork and exec only async-signal-safe calls are made: prctl and getppid.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The parent may have died before prctl took effect: then nobody is left to reap us.
+            if nix::unistd::getppid().as_raw() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "the launcher exited during the spawn",
+                ));
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,326 @@
+//! One app id: the app process and its daprd, with the project's component and configuration
+//! files, their ports and tokens, their start, readiness and stop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::process::Command;
+
+use crate::identity_provider::{self, IdentityProvider};
+use crate::paths::{bin_dir, repo_root};
+use crate::ports::free_port;
+use crate::process::{ManagedProcess, STOP_GRACE};
+use crate::secrets::random_token;
+use crate::topology::RunContext;
+use crate::wait::{get_status, wait_until};
+
+/// How soon a finished span is exported (the OpenTelemetry default is 5 s): a trace shows up
+/// in the viewer, or in a test's collector, about a second after the request.
+const SPAN_EXPORT_DELAY_MS: &str = "1000";
+
+/// The OTLP endpoint variables a child could inherit from the launcher's environment; each
+/// child gets the run's endpoint instead, or none.
+const OTLP_ENDPOINT_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+];
+
+/// One app id: the app process and its daprd, with their ports and tokens fixed for the life
+/// of the topology, so either can be stopped and started again where it was.
+pub struct Service {
+    pub app_id: String,
+    pub app_port: u16,
+    pub dapr_http_port: u16,
+    pub dapr_grpc_port: u16,
+    pub dapr_internal_grpc_port: u16,
+    pub dapr_metrics_port: u16,
+    /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
+    pub app_metrics_port: u16,
+    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). Empty for the login entry,
+    /// whose sidecar asks for none.
+    pub dapr_api_token: String,
+    /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
+    pub app_api_token: Option<String>,
+    /// The executable started as the app.
+    pub program: PathBuf,
+    pub(crate) app: Option<ManagedProcess>,
+    pub(crate) sidecar: Option<ManagedProcess>,
+    pub(crate) login: Option<LoginSettings>,
+    context: Arc<RunContext>,
+}
+
+/// What the frontend and its sidecar are told in the login topology.
+pub(crate) struct LoginSettings {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    auth_url: String,
+    token_url: String,
+    redirect_url: String,
+}
+
+impl LoginSettings {
+    pub(crate) fn new(provider: &IdentityProvider, redirect_url: String) -> Self {
+        Self {
+            issuer: provider.issuer.clone(),
+            client_id: provider.client_id.clone(),
+            client_secret: provider.client_secret.clone(),
+            auth_url: provider.auth_url(),
+            token_url: provider.token_url(),
+            redirect_url,
+        }
+    }
+}
+
+impl Service {
+    pub(crate) fn new(
+        app_id: &str,
+        app_port: u16,
+        only_through_sidecar: bool,
+        context: Arc<RunContext>,
+    ) -> Self {
+        Self {
+            app_id: app_id.to_owned(),
+            app_port,
+            dapr_http_port: free_port(),
+            dapr_grpc_port: free_port(),
+            dapr_internal_grpc_port: free_port(),
+            dapr_metrics_port: free_port(),
+            app_metrics_port: free_port(),
+            dapr_api_token: random_token(),
+            app_api_token: only_through_sidecar.then(random_token),
+            program: PathBuf::new(),
+            app: None,
+            sidecar: None,
+            login: None,
+            context,
+        }
+    }
+
+    fn context(&self) -> &RunContext {
+        &self.context
+    }
+
+    pub fn app_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.app_port)
+    }
+
+    pub fn sidecar_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.dapr_http_port)
+    }
+
+    /// The app's page through its sidecar (`/` of the app, invoked by app id).
+    pub fn login_url(&self) -> String {
+        format!("{}/v1.0/invoke/{}/method/", self.sidecar_url(), self.app_id)
+    }
+
+    /// `DAPR_API_TOKEN` for the app and its daprd, unless the sidecar asks for none.
+    fn api_token(&self) -> Option<&str> {
+        Some(self.dapr_api_token.as_str()).filter(|token| !token.is_empty())
+    }
+
+    /// The app's process: its pid and when it was spawned (for the benchmark's figures).
+    pub fn app_process(&self) -> Option<&ManagedProcess> {
+        self.app.as_ref()
+    }
+
+    /// The app's process, to ask whether it is still running.
+    pub fn app_process_mut(&mut self) -> Option<&mut ManagedProcess> {
+        self.app.as_mut()
+    }
+
+    /// The sidecar's process.
+    pub fn sidecar_process(&self) -> Option<&ManagedProcess> {
+        self.sidecar.as_ref()
+    }
+
+    pub async fn start_app(&mut self) -> anyhow::Result<()> {
+        let context = self.context();
+        let mut command = Command::new(&self.program);
+        command
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.app_port.to_string())
+            .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
+            .env("LOG_FORMAT", "json")
+            .env("METRICS_PORT", self.app_metrics_port.to_string())
+            .env_remove("DAPR_API_TOKEN")
+            .env_remove("APP_API_TOKEN")
+            .current_dir(&context.workdir);
+        if let Some(token) = self.api_token() {
+            command.env("DAPR_API_TOKEN", token);
+        }
+        if let Some(token) = &self.app_api_token {
+            command.env("APP_API_TOKEN", token);
+        }
+        for variable in OTLP_ENDPOINT_VARIABLES {
+            command.env_remove(variable);
+        }
+        if let Some(endpoint) = &context.otlp_endpoint {
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS);
+        }
+        // The frontend checks callers itself; `off` must be said explicitly (the backend
+        // ignores the setting).
+        match &self.login {
+            Some(login) => command
+                .env("AUTH_MODE", "jwt")
+                .env("OIDC_ISSUER", &login.issuer)
+                .env("OIDC_AUDIENCE", identity_provider::AUDIENCE),
+            None => command.env("AUTH_MODE", "off"),
+        };
+        let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir)
+            .with_context(|| format!("starting {}", self.app_id))?;
+        self.app = Some(process);
+        Ok(())
+    }
+
+    pub async fn start_sidecar(&mut self) -> anyhow::Result<()> {
+        let context = self.context();
+        let root = repo_root();
+        let (config, resources) = match (self.app_id.as_str(), &self.login) {
+            ("backend", _) => ("backend.yaml", context.backend_resources.clone()),
+            (_, Some(_)) => ("frontend-login.yaml", root.join("components/local")),
+            _ => ("frontend.yaml", root.join("components/local")),
+        };
+        let mut command = Command::new(bin_dir().join("daprd"));
+        command
+            .args([
+                "--app-id",
+                &self.app_id,
+                "--mode",
+                "standalone",
+                "--log-level",
+                "info",
+            ])
+            .args(["--resources-path", &resources.to_string_lossy()])
+            .args([
+                "--config",
+                &context.config_dir.join(config).to_string_lossy(),
+            ])
+            .args([
+                "--dapr-listen-addresses",
+                "127.0.0.1",
+                "--dapr-http-port",
+                &self.dapr_http_port.to_string(),
+            ])
+            .args(["--dapr-grpc-port", &self.dapr_grpc_port.to_string()])
+            .args([
+                "--dapr-internal-grpc-port",
+                &self.dapr_internal_grpc_port.to_string(),
+            ])
+            .args(["--metrics-port", &self.dapr_metrics_port.to_string()])
+            .args(["--enable-mtls", "--sentry-address", &context.sentry_address])
+            .args(["--dapr-graceful-shutdown-seconds", "2"])
+            .env("DAPR_TRUST_ANCHORS", &context.trust_anchors)
+            .env("NAMESPACE", "default")
+            .env("DAPR_HOST_IP", "127.0.0.1")
+            .env_remove("DAPR_API_TOKEN")
+            .env_remove("APP_API_TOKEN")
+            .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS)
+            .current_dir(&context.workdir);
+        // daprd's exporter takes its address from the run's Configuration, not from these.
+        for variable in OTLP_ENDPOINT_VARIABLES {
+            command.env_remove(variable);
+        }
+        if let Some(token) = self.api_token() {
+            command.env("DAPR_API_TOKEN", token);
+        }
+        // The login middleware and its secret store (components/login/), which read these.
+        if let Some(login) = &self.login {
+            command
+                .args([
+                    "--resources-path",
+                    &root.join("components/login").to_string_lossy(),
+                ])
+                .env("LOGIN_CLIENT_ID", &login.client_id)
+                .env("LOGIN_SECRET_CLIENT_SECRET", &login.client_secret)
+                .env("LOGIN_SCOPES", identity_provider::SCOPES)
+                .env("LOGIN_AUTH_URL", &login.auth_url)
+                .env("LOGIN_TOKEN_URL", &login.token_url)
+                .env("LOGIN_REDIRECT_URL", &login.redirect_url)
+                .env("LOGIN_ISSUER", &login.issuer)
+                .env("LOGIN_AUDIENCE", identity_provider::AUDIENCE);
+        }
+        if self.app_port != 0 {
+            command.args([
+                "--app-port",
+                &self.app_port.to_string(),
+                "--app-protocol",
+                "http",
+                "--app-channel-address",
+                "127.0.0.1",
+            ]);
+        }
+        if let Some(token) = &self.app_api_token {
+            command.env("APP_API_TOKEN", token);
+        }
+        if self.app_id == "backend" {
+            command.envs(
+                context
+                    .backend_env
+                    .iter()
+                    .map(|(name, value)| (*name, value)),
+            );
+        }
+        let name = format!("{}-daprd", self.app_id);
+        let process =
+            ManagedProcess::spawn(&name, command, &context.log_dir).context("starting {name}")?;
+        self.sidecar = Some(process);
+        Ok(())
+    }
+
+    /// Waits until daprd is healthy (which, with an app, means it reaches the app) and the app
+    /// says it is ready (which means it reaches daprd).
+    pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let sidecar_health = format!("{}/v1.0/healthz", self.sidecar_url());
+        if let Some(sidecar) = self.sidecar.as_mut() {
+            wait_until(
+                &sidecar.name.clone(),
+                || async { get_status(&sidecar_health).await == Some(204) },
+                sidecar,
+            )
+            .await?;
+        }
+        let app_ready = format!("{}/readyz", self.app_url());
+        if let Some(app) = self.app.as_mut() {
+            wait_until(
+                &app.name.clone(),
+                || async { get_status(&app_ready).await == Some(200) },
+                app,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM to the app; its exit status, if it was running.
+    pub async fn stop_app(&mut self) -> Option<std::process::ExitStatus> {
+        let mut app = self.app.take()?;
+        app.stop(STOP_GRACE).await
+    }
+
+    pub async fn kill_app(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            app.kill().await;
+        }
+    }
+
+    pub async fn stop_sidecar(&mut self) {
+        if let Some(mut sidecar) = self.sidecar.take() {
+            sidecar.stop(STOP_GRACE).await;
+        }
+    }
+
+    pub async fn kill_sidecar(&mut self) {
+        if let Some(mut sidecar) = self.sidecar.take() {
+            sidecar.kill().await;
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        self.stop_app().await;
+        self.stop_sidecar().await;
+    }
+}

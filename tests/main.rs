@@ -1,0 +1,17 @@
+//! The end-to-end tests, one binary: each module starts pairs of its own through the launcher,
+//! on real Sentry and daprd with the project's own files, and talks to them over HTTP.
+//!
+//! - `pair`: `/call` → frontend's daprd → backend's daprd → backend → state store, on SQLite
+//!   and on the Cosmos DB protocol server;
+//! - `cosmos`: what only Cosmos DB shows (the documents, the protocol beyond one item);
+//! - `login`: the identity provider, the sidecar's middleware, the app's token checks, Chromium;
+//! - `traces`: one trace across both apps and both daprd;
+//! - `soak`: writers under random kills and restarts.
+
+mod support;
+
+mod cosmos;
+mod login;
+mod pair;
+mod soak;
+mod traces;

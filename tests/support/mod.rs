@@ -1,0 +1,200 @@
+//! What every end-to-end test needs: a running pair of its own, and ways to talk to it.
+
+#![allow(dead_code)]
+
+pub mod browser;
+pub mod collector;
+
+use std::time::Duration;
+
+use launcher::{StateStore, Topology, TopologyOptions};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+pub struct TestPair {
+    pub topology: Topology,
+    pub http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// Asserts a problem body with this status whose detail contains `detail`.
+    pub fn assert_problem(&self, status: u16, detail: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        let found = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            found.contains(detail),
+            "expected a detail containing {detail:?}, got {found:?}"
+        );
+    }
+
+    pub fn etag(&self) -> String {
+        self.headers
+            .get("etag")
+            .expect("an ETag header")
+            .to_str()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    }
+}
+
+impl TestPair {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TopologyOptions::default()).await
+    }
+
+    /// A pair of its own whose backend saves in `store`.
+    pub async fn spawn_on(store: StateStore) -> Self {
+        Self::spawn_with(TopologyOptions {
+            state_store: store,
+            ..TopologyOptions::default()
+        })
+        .await
+    }
+
+    pub async fn spawn_with(options: TopologyOptions) -> Self {
+        let topology = Topology::start(options)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { topology, http }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("an answer");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// `POST /call` on the frontend with this JSON body.
+    pub async fn call(&self, body: Value) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}/call", self.topology.frontend_url()))
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Saves through `/call` the way the original sample's users do: payload as JSON text.
+    pub async fn save(&self, key: &str, data: Value) -> Answer {
+        let payload = serde_json::json!({"key": key, "data": data}).to_string();
+        self.call(serde_json::json!({"appId": "backend", "method": "savestate", "httpMethod": "POST", "payload": payload})).await
+    }
+
+    pub async fn read(&self, key: &str) -> Answer {
+        self.call(serde_json::json!({"appId": "backend", "method": format!("state/{key}"), "httpMethod": "GET"})).await
+    }
+
+    /// A request to the Dapr API of the backend's sidecar, as the backend makes them.
+    pub fn sidecar_api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let backend = &self.topology.backend;
+        self.http
+            .request(method, format!("{}{path}", backend.sidecar_url()))
+            .header("dapr-api-token", &backend.dapr_api_token)
+    }
+
+    /// The value as the backend's sidecar holds it, read straight from the Dapr state API.
+    pub async fn dapr_state(&self, key: &str) -> Option<Value> {
+        let backend = &self.topology.backend;
+        let url = format!("{}/v1.0/state/statestore/{key}", backend.sidecar_url());
+        let answer = self
+            .send(
+                self.http
+                    .get(url)
+                    .header("dapr-api-token", &backend.dapr_api_token),
+            )
+            .await;
+        match answer.status {
+            200 => Some(answer.json()),
+            204 => None,
+            other => panic!("the Dapr state API answered {other}: {}", answer.text),
+        }
+    }
+
+    /// The JSON log lines an app has written so far (`frontend` or `backend`), waiting up to
+    /// 5 s for one that `wanted` accepts.
+    pub async fn log_lines(&self, app: &str, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let path = self
+            .topology
+            .workdir
+            .join("logs")
+            .join(format!("{app}.log"));
+        let mut lines = Vec::new();
+        for _ in 0..50 {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            lines = text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect();
+            if lines.iter().any(&wanted) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        lines
+    }
+
+    /// The document Dapr wrote for `key` in Cosmos DB, read straight from the Cosmos DB protocol
+    /// server: id `backend||KEY` in the partition of the same name (Dapr's default), or `None`.
+    pub async fn cosmos_document(&self, key: &str) -> Option<Value> {
+        let id = format!("backend||{key}");
+        self.cosmos_document_in(&id, &id).await
+    }
+
+    pub async fn cosmos_document_in(&self, id: &str, partition_key: &str) -> Option<Value> {
+        let cosmos = self.topology.cosmos.as_ref().expect("a pair on Cosmos DB");
+        cosmos
+            .document(id, partition_key)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"))
+    }
+
+    /// Polls `/call` until `ok` accepts an answer, at most `attempts` times, 250 ms apart.
+    pub async fn eventually(
+        &self,
+        attempts: usize,
+        request: Value,
+        ok: impl Fn(&Answer) -> bool,
+    ) -> Answer {
+        let mut last = self.call(request.clone()).await;
+        for _ in 1..attempts {
+            if ok(&last) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            last = self.call(request.clone()).await;
+        }
+        last
+    }
+}
