@@ -99,3 +99,70 @@ fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Set for the copy of this test binary that plays the launcher.
+    const LAUNCHER_ROLE: &str = "LAUNCHER_TEST_PLAY_THE_LAUNCHER";
+    const THIS_TEST: &str = "process::tests::a_child_is_killed_when_the_launcher_is";
+
+    #[tokio::test]
+    async fn a_child_is_killed_when_the_launcher_is() {
+        if std::env::var_os(LAUNCHER_ROLE).is_some() {
+            // The launcher's part: start a child, say its pid, and wait to be killed.
+            let logs = tempfile::tempdir().unwrap();
+            let mut command = Command::new("sleep");
+            command.arg("30");
+            let child = ManagedProcess::spawn("sleep", command, logs.path()).unwrap();
+            println!("child pid {}", child.pid().unwrap());
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        let mut launcher = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", THIS_TEST, "--nocapture", "--test-threads", "1"])
+            .env(LAUNCHER_ROLE, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (pid_sender, pid) = std::sync::mpsc::channel();
+        let output = BufReader::new(launcher.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in output.lines().map_while(Result::ok) {
+                // libtest writes its own `test NAME ... ` in front on the same line.
+                if let Some((_, pid)) = line.split_once("child pid ") {
+                    let _ = pid_sender.send(pid.trim().parse::<u32>().unwrap());
+                }
+            }
+        });
+        let child = pid
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the launcher's copy started a child");
+        launcher.kill().unwrap(); // SIGKILL: no destructor runs, no kill_on_drop.
+        launcher.wait().unwrap();
+        // Dead means gone, or a zombie waiting for whoever adopted it to reap it.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let still_alive = alive();
+        if still_alive {
+            let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+        }
+        assert!(!still_alive, "the child outlived the launcher");
+    }
+}
