@@ -18,13 +18,20 @@ pub fn install_missing() -> anyhow::Result<()> {
         "validate-deploy: installing {} with apt-get",
         missing.join(" ")
     );
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(to_stderr(
+    run(apt_get().args(["update", "-qq"]))?;
+    run(to_stderr(apt_get().args(["install", "-y", "-qq"]).args(&missing)))
+        .context("installing with apt-get")
+}
+
+/// `apt-get`, through sudo unless this runs as root.
+fn apt_get() -> Command {
+    if nix::unistd::geteuid().is_root() {
         Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(&missing),
-    ))
-    .context("installing with apt-get")
+    } else {
+        let mut command = Command::new("sudo");
+        command.arg("apt-get");
+        command
+    }
 }
 
 fn missing_packages() -> Vec<&'static str> {
