@@ -2,9 +2,9 @@
 //! the Cosmos DB protocol server, and the parts of the protocol Dapr uses beyond one item.
 //! (Everything in `pair.rs` runs against Cosmos DB too.)
 
+use crate::support::TestPair;
 use launcher::{CosmosAuth, StateStore};
 use serde_json::{Value, json};
-use crate::support::TestPair;
 
 #[tokio::test]
 async fn each_key_is_one_document_holding_the_value_as_json() {

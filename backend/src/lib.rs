@@ -7,3 +7,10 @@ pub mod key;
 pub mod routes;
 pub mod startup;
 pub mod state_store;
+
+/// Runs the backend with these settings until it is told to stop: the runtime, telemetry, the
+/// server and its graceful shutdown. The `backend` binary and the image's `dapr-pair` call this.
+pub fn run(config: configuration::Config) -> std::process::ExitCode {
+    let service = config.service.clone();
+    service_kit::server::main("backend", &service, || startup::build(config))
+}

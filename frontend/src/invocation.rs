@@ -5,7 +5,8 @@ use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use service_kit::Problem;
+
+use crate::call_error::CallError;
 
 /// The body of `POST /call`.
 #[derive(Debug, Deserialize)]
@@ -33,7 +34,7 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub fn parse(request: InvokeRequest) -> Result<Self, Problem> {
+    pub fn parse(request: InvokeRequest) -> Result<Self, CallError> {
         let app_id = check_app_id(request.app_id)?;
         let (method, query) = check_method(&request.method)?;
         let verb = check_verb(request.http_method.as_deref())?;
@@ -67,7 +68,7 @@ impl Invocation {
 }
 
 /// Dapr app ids are DNS-label-like; a `.` separates an app id from its namespace.
-fn check_app_id(app_id: String) -> Result<String, Problem> {
+fn check_app_id(app_id: String) -> Result<String, CallError> {
     let valid = !app_id.is_empty()
         && app_id.len() <= 128
         && app_id.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -77,17 +78,20 @@ fn check_app_id(app_id: String) -> Result<String, Problem> {
     if valid {
         Ok(app_id)
     } else {
-        Err(Problem::bad_request(format!(
-            "appId {app_id:?} is not a Dapr app id (letters, digits, '-', '_' and '.', at most 128)"
-        )))
+        Err(CallError::InvalidAppId(app_id))
     }
 }
 
 /// The method must stay a path below the target app: no `.`/`..` segments, no empty segments
 /// (`//host`, `http://...`), no backslashes, no percent-encoded `/`, `\` or `.` that the app
 /// could decode into one of those, no fragment. A leading `/` is tolerated and dropped.
-fn check_method(method: &str) -> Result<(String, Option<String>), Problem> {
-    let refuse = |why: &str| Err(Problem::bad_request(format!("method {method:?} {why}")));
+fn check_method(method: &str) -> Result<(String, Option<String>), CallError> {
+    let refuse = |why| {
+        Err(CallError::InvalidMethod {
+            method: method.to_owned(),
+            why,
+        })
+    };
     let trimmed = method.strip_prefix('/').unwrap_or(method);
     let (path, query) = match trimmed.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -118,7 +122,7 @@ fn check_method(method: &str) -> Result<(String, Option<String>), Problem> {
     Ok((path.to_owned(), query.map(str::to_owned)))
 }
 
-fn check_verb(verb: Option<&str>) -> Result<Method, Problem> {
+fn check_verb(verb: Option<&str>) -> Result<Method, CallError> {
     let Some(verb) = verb else {
         return Ok(Method::POST);
     };
@@ -128,13 +132,11 @@ fn check_verb(verb: Option<&str>) -> Result<Method, Problem> {
         "PUT" => Ok(Method::PUT),
         "PATCH" => Ok(Method::PATCH),
         "DELETE" => Ok(Method::DELETE),
-        _ => Err(Problem::unprocessable(format!(
-            "httpMethod {verb:?} is not one of GET, POST, PUT, PATCH, DELETE"
-        ))),
+        _ => Err(CallError::UnknownHttpMethod(verb.to_owned())),
     }
 }
 
-fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), Problem>> {
+fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), CallError>> {
     let raw = payload.get();
     if raw == "null" {
         return None;
@@ -147,11 +149,7 @@ fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), Problem>>
     }
     let text: String = match serde_json::from_str(raw) {
         Ok(text) => text,
-        Err(error) => {
-            return Some(Err(Problem::unprocessable(format!(
-                "payload is not a valid string: {error}"
-            ))));
-        }
+        Err(error) => return Some(Err(CallError::InvalidPayload(error))),
     };
     let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
     let content_type = if is_json {
@@ -165,9 +163,11 @@ fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), Problem>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use service_kit::Problem;
 
+    /// The problem a failed parse is answered with.
     fn parse(json: &str) -> Result<Invocation, Problem> {
-        Invocation::parse(serde_json::from_str(json).unwrap())
+        Invocation::parse(serde_json::from_str(json).unwrap()).map_err(|error| error.problem())
     }
 
     #[test]

@@ -10,10 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
+use service_kit::SidecarClient;
 use service_kit::json::JsonBody;
-use service_kit::{Problem, SidecarClient};
 
 use crate::allowlist::Allowlist;
+use crate::call_error::{CallError, DaprError};
 use crate::invocation::{Invocation, InvokeRequest};
 
 #[derive(Clone)]
@@ -39,19 +40,15 @@ async fn call(
     State(state): State<CallState>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<InvokeRequest>,
-) -> Result<Response, Problem> {
+) -> Result<Response, CallError> {
     let invocation = Invocation::parse(request)?;
     if !state
         .allowlist
         .permits(&invocation.app_id, &invocation.method)
     {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "calling {} is not allowed: it is not on this frontend's allowlist",
-                invocation.target()
-            ),
-        ));
+        return Err(CallError::NotAllowlisted {
+            target: invocation.target(),
+        });
     }
 
     let mut request = state
@@ -65,11 +62,8 @@ async fn call(
             .header(header::CONTENT_TYPE, *content_type)
             .body(body.clone());
     }
-    let answer = state
-        .sidecar
-        .send(request)
-        .await
-        .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
+    let unanswered = |error| transport_error(error, &invocation, &state.sidecar);
+    let answer = state.sidecar.send(request).await.map_err(unanswered)?;
 
     let status = answer.status();
     let mut response = Response::builder().status(status);
@@ -79,70 +73,45 @@ async fn call(
         }
     }
     let has_content_type = answer.headers().contains_key(header::CONTENT_TYPE);
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|error| transport_problem(&error, &invocation, &state.sidecar))?;
-    if let Some(problem) = dapr_error(status, &body, &invocation) {
-        return Err(problem);
+    let body = answer.bytes().await.map_err(unanswered)?;
+    if let Some(error) = dapr_error(status, &body, &invocation) {
+        return Err(error);
     }
     if status == StatusCode::OK && body.is_empty() && !has_content_type {
-        return Err(unconfirmed(&invocation));
+        return Err(CallError::Unconfirmed {
+            target: invocation.target(),
+        });
     }
-    response.body(Body::from(body)).map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            "the target's answer could not be passed on",
-        )
-    })
+    response
+        .body(Body::from(body))
+        .map_err(|_| CallError::AnswerNotPassedOn)
 }
 
-fn transport_problem(
-    error: &reqwest::Error,
+/// The sidecar did not answer: in time, or at all.
+fn transport_error(
+    error: reqwest::Error,
     invocation: &Invocation,
     sidecar: &SidecarClient,
-) -> Problem {
+) -> CallError {
     let target = invocation.target();
-    tracing::warn!(callee = %target, %error, "invocation through the sidecar failed");
     if error.is_timeout() {
-        Problem::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!("the Dapr sidecar did not answer in time while invoking {target}"),
-        )
+        CallError::SidecarTimedOut { target, error }
     } else {
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "the Dapr sidecar at {} could not be reached while invoking {target}",
-                sidecar.base_url()
-            ),
-        )
+        let sidecar = sidecar.base_url().to_owned();
+        CallError::SidecarUnreachable {
+            target,
+            sidecar,
+            error,
+        }
     }
-    .with("target", target)
-}
-
-/// A bare `200` (no body, no content type) is what daprd 1.16 answers when an invocation ends
-/// without the target's answer: the soak test (tests/tests/soak.rs) saw it while the backend
-/// was down, for saves that never happened. Passing it on would acknowledge a write that was
-/// not made, so it is a 502 instead; a target that means "done, nothing to say" answers 204.
-fn unconfirmed(invocation: &Invocation) -> Problem {
-    let target = invocation.target();
-    tracing::warn!(callee = %target, "the sidecar answered 200 without a body or content type");
-    Problem::new(
-        StatusCode::BAD_GATEWAY,
-        format!(
-            "Dapr answered 200 without the target's answer, so the call to {target} is not confirmed"
-        ),
-    )
-    .with("target", target)
 }
 
 /// An answer made by Dapr rather than by the target: `{"errorCode": "ERR_...", "message": ...}`.
-/// The target's own answers, errors included, are passed on as they are; Dapr's are turned into
-/// problems that name the target, with Dapr's message kept for the log.
-fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Option<Problem> {
+/// The target's own answers, errors included, are passed on as they are; Dapr's become errors
+/// that name the target, with Dapr's message kept for the log.
+fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Option<CallError> {
     #[derive(Deserialize)]
-    struct DaprError {
+    struct DaprBody {
         #[serde(rename = "errorCode")]
         code: String,
         #[serde(default)]
@@ -151,24 +120,24 @@ fn dapr_error(status: StatusCode, body: &[u8], invocation: &Invocation) -> Optio
     if !(status.is_client_error() || status.is_server_error()) {
         return None;
     }
-    let error: DaprError = serde_json::from_slice(body)
+    let DaprBody { code, message } = serde_json::from_slice(body)
         .ok()
-        .filter(|e: &DaprError| e.code.starts_with("ERR_"))?;
+        .filter(|e: &DaprBody| e.code.starts_with("ERR_"))?;
+    let dapr = Box::new(DaprError {
+        status,
+        code,
+        message,
+    });
     let target = invocation.target();
-    tracing::warn!(callee = %target, %status, code = %error.code, dapr_message = %error.message, "Dapr could not invoke the target");
-    let problem = if status == StatusCode::FORBIDDEN {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Dapr access control of app '{}' denied {} {}",
-                invocation.app_id, invocation.verb, invocation.method
-            ),
-        )
+    Some(if status == StatusCode::FORBIDDEN {
+        CallError::DeniedByDapr {
+            target,
+            app_id: invocation.app_id.clone(),
+            verb: invocation.verb.clone(),
+            method: invocation.method.clone(),
+            dapr,
+        }
     } else {
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            format!("Dapr could not invoke {target}: the app or its sidecar is not answering"),
-        )
-    };
-    Some(problem.with("target", target).with("errorCode", error.code))
+        CallError::DaprFailed { target, dapr }
+    })
 }

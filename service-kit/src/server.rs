@@ -18,8 +18,8 @@ use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
 use crate::settings::{Secret, ServiceSettings};
 use crate::sidecar::SidecarNotReady;
-use crate::telemetry::LogFormat;
-use crate::{SidecarClient, health, metrics, telemetry};
+use crate::telemetry::{self, metrics};
+use crate::{SidecarClient, health};
 
 /// A service, bound and ready to serve: binding comes first, so port 0 works and the address
 /// is known before serving starts.
@@ -90,24 +90,23 @@ impl Application {
 }
 
 /// A service's whole `main` once its settings are parsed: a Tokio runtime with
-/// `worker_threads` threads, logs and traces, then `build` and serve until Ctrl-C or SIGTERM. A
-/// failure becomes a log line and a failing exit code; the last spans are exported before the
-/// process ends.
+/// `worker_threads` threads, logs and traces as `settings` say, then `build` and serve until
+/// Ctrl-C or SIGTERM. A failure becomes a log line and a failing exit code; the last spans are
+/// exported before the process ends.
 ///
 /// One thread is a current-thread runtime (no work stealing, no wake-ups across threads), more a
 /// multi-threaded one (see `WORKER_THREADS`).
 pub fn main<F>(
     name: &'static str,
-    worker_threads: u16,
-    log_format: LogFormat,
+    settings: &ServiceSettings,
     build: impl FnOnce() -> F,
 ) -> ExitCode
 where
     F: Future<Output = std::io::Result<Application>>,
 {
-    let mut runtime = if worker_threads > 1 {
+    let mut runtime = if settings.worker_threads > 1 {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(worker_threads.into());
+        builder.worker_threads(settings.worker_threads.into());
         builder
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -121,7 +120,7 @@ where
     };
     runtime.block_on(async move {
         // Inside the runtime: the OTLP exporter's connection runs on it.
-        let telemetry = telemetry::init(name, log_format);
+        let telemetry = telemetry::init(name, settings.log_format, &settings.sampling);
         let code = run(build()).await;
         telemetry.shutdown().await;
         code

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, SamplingSettings};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServiceSettings {
@@ -58,6 +58,9 @@ pub struct ServiceSettings {
     /// Log format: `json`, `text`, or `auto` (JSON unless stdout is a terminal).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub sampling: SamplingSettings,
 }
 
 impl ServiceSettings {

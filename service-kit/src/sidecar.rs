@@ -11,7 +11,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 
 use crate::settings::{Secret, ServiceSettings};
-use crate::trace;
+use crate::telemetry::trace;
 
 const API_TOKEN: HeaderName = HeaderName::from_static("dapr-api-token");
 

@@ -2,57 +2,87 @@
 //! test can also sign with it: expired, wrong audience, wrong issuer); keys of the tests' own
 //! (for "unknown kid"), tampered payloads and `alg: none` show that the app and the sidecar
 //! turn each away.
+//!
+//! Keys and signatures come from aws-lc-rs, the crypto the frontend verifies with through
+//! jsonwebtoken, not from jsonwebtoken itself: a token is signed here as RFC 7515 says, so a
+//! test does not check the library against its own encoder.
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 /// An RSA signing key with its key id, and its public half as a JWK.
 pub struct SigningKey {
     pub kid: String,
-    encoding: EncodingKey,
+    pair: KeyPair,
     pub jwk: Value,
     private_pem: String,
 }
 
 impl SigningKey {
     pub fn generate(kid: &str) -> Self {
-        let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("an RSA key");
-        let der = private.to_pkcs1_der().expect("PKCS#1 DER");
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("an RSA key");
+        let public = pair.public_key();
         let jwk = json!({
             "kty": "RSA",
             "use": "sig",
             "alg": "RS256",
             "kid": kid,
-            "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
         });
-        let private_pem = private
-            .to_pkcs1_pem(LineEnding::LF)
-            .expect("PKCS#1 PEM")
-            .to_string();
+        let pkcs8 = pair.as_der().expect("PKCS#8 DER");
+        let base64 = STANDARD.encode(pkcs8.as_ref());
+        let lines: Vec<&str> = base64
+            .as_bytes()
+            .chunks(64)
+            .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+            .collect();
+        let private_pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
         Self {
             kid: kid.to_owned(),
-            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+            pair,
             jwk,
             private_pem,
         }
     }
 
-    /// The private key as PKCS#1 PEM, for the identity provider to sign with.
+    /// The private key as PKCS#8 PEM, for the identity provider to sign with.
     pub fn private_pem(&self) -> &str {
         &self.private_pem
     }
 
     /// An RS256 token with these claims, its header naming this key.
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).expect("a signed token")
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
+        let signed = signing_input(&header, claims);
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .expect("an RS256 signature");
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
+}
+
+/// `header.payload` of a JWS in its compact form: what the signature is over.
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }
 
 /// `{"keys": [...]}` of these keys, as an issuer serves it.
@@ -95,9 +125,5 @@ pub fn tampered(token: &str) -> String {
 /// An unsigned token: header `{"alg":"none"}`, empty signature.
 pub fn unsigned(claims: &Value, kid: &str) -> String {
     let header = json!({"alg": "none", "typ": "JWT", "kid": kid});
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    )
+    format!("{}.", signing_input(&header, claims))
 }

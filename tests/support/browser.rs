@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use launcher::free_port;
 use launcher::ManagedProcess;
+use launcher::free_port;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::process::Command;

@@ -32,16 +32,6 @@ pub struct ReceivedSpan {
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
-    pub attributes: Vec<(String, String)>,
-}
-
-impl ReceivedSpan {
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 pub struct Collector {
@@ -138,7 +128,6 @@ impl TraceService for Receiver {
                         trace_id: hex(&span.trace_id),
                         span_id: hex(&span.span_id),
                         parent_span_id: hex(&span.parent_span_id),
-                        attributes: flatten(&span.attributes),
                     });
                 }
             }

@@ -1,34 +1,48 @@
 //! Spans, made with OpenTelemetry directly: a server span per request and a client span per call
 //! to the sidecar. While a request is handled, its span's context is the current OpenTelemetry
-//! context ([`crate::telemetry::observe_request`]), so a call's span is its child and a log line
-//! written meanwhile names both ids.
+//! context ([`super::observe_request`]), so a call's span is its child and a log line written
+//! meanwhile names both ids.
 //!
 //! With an exporter the spans are the SDK's, recorded and exported. Without one nothing is
 //! recorded: a span is only its context (a new span id, in the caller's trace or a new one),
 //! which is all the `traceparent` that daprd continues and the log lines need, at next to no
-//! cost per request.
+//! cost per request. Either way the app's sampler ([`super::SamplingSettings`]) decides whether
+//! a span is sampled, and with it whether daprd records its part of the trace.
 
 use std::sync::OnceLock;
 
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use http::{HeaderMap, StatusCode};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
-    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer as _,
+    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer;
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
+};
 
-/// The tracer spans are recorded with when they are exported; set once, by `telemetry::init`.
-/// Unset (as in unit tests), or set to `None`, spans are context only.
-static EXPORTING: OnceLock<Option<SdkTracer>> = OnceLock::new();
+use super::SamplingSettings;
 
-pub(crate) fn install(exporting: Option<SdkTracer>) {
-    let _ = EXPORTING.set(exporting);
+/// How this process makes its spans.
+pub(crate) enum Spans {
+    /// With the SDK's tracer, whose sampler decides: recorded and exported.
+    Recorded(SdkTracer),
+    /// As their context only, sampled as this sampler decides.
+    ContextOnly(Sampler),
+}
+
+/// Set once, by `telemetry::init`. Unset, as in unit tests, spans are context only and sampled
+/// as by default.
+static SPANS: OnceLock<Spans> = OnceLock::new();
+
+pub(crate) fn install(spans: Spans) {
+    let _ = SPANS.set(spans);
+}
+
+fn spans() -> &'static Spans {
+    SPANS.get_or_init(|| Spans::ContextOnly(SamplingSettings::default().sampler()))
 }
 
 /// A span's name and attributes, asked for only when the span is recorded.
@@ -37,8 +51,12 @@ pub(crate) type Describe<'a> = &'a dyn Fn() -> (String, Vec<KeyValue>);
 /// The server span of a request with these headers: the child of the caller's `traceparent`, if
 /// it sent a valid one, else the root of a new trace.
 pub(crate) fn server_span(headers: &HeaderMap, describe: Describe<'_>) -> Context {
-    let caller = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    start(&caller, SpanKind::Server, describe)
+    spans().start(&caller(headers), SpanKind::Server, describe)
+}
+
+/// The caller's trace context, from its `traceparent` (and `tracestate`).
+fn caller(headers: &HeaderMap) -> Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
 /// A client span, the child of the current span; none outside a request (the readiness checks
@@ -46,35 +64,49 @@ pub(crate) fn server_span(headers: &HeaderMap, describe: Describe<'_>) -> Contex
 pub(crate) fn client_span(describe: Describe<'_>) -> Option<Context> {
     let current = Context::current();
     let inside_a_request = current.span().span_context().is_valid();
-    inside_a_request.then(|| start(&current, SpanKind::Client, describe))
+    inside_a_request.then(|| spans().start(&current, SpanKind::Client, describe))
 }
 
-fn start(parent: &Context, kind: SpanKind, describe: Describe<'_>) -> Context {
-    if let Some(tracer) = EXPORTING.get().and_then(Option::as_ref) {
-        let (name, attributes) = describe();
-        let span = tracer
-            .span_builder(name)
-            .with_kind(kind)
-            .with_attributes(attributes)
-            .start_with_context(tracer, parent);
-        return parent.with_span(span);
+impl Spans {
+    fn start(&self, parent: &Context, kind: SpanKind, describe: Describe<'_>) -> Context {
+        match self {
+            Self::Recorded(tracer) => {
+                let (name, attributes) = describe();
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(kind)
+                    .with_attributes(attributes)
+                    .start_with_context(tracer, parent);
+                parent.with_span(span)
+            }
+            Self::ContextOnly(sampler) => {
+                let ids = RandomIdGenerator::default();
+                let span = parent.span();
+                let caller = span.span_context();
+                let trace_id = if caller.is_valid() {
+                    caller.trace_id()
+                } else {
+                    ids.new_trace_id()
+                };
+                // The SDK's samplers read neither the name nor the attributes, so a span that
+                // is not recorded is not described.
+                let sampling = sampler.should_sample(Some(parent), trace_id, "", &kind, &[], &[]);
+                let flags = if sampling.decision == SamplingDecision::RecordAndSample {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                };
+                let context = SpanContext::new(
+                    trace_id,
+                    ids.new_span_id(),
+                    flags,
+                    false,
+                    sampling.trace_state,
+                );
+                parent.with_remote_span_context(context)
+            }
+        }
     }
-    // The sampling flag of a new trace is "sampled", as the SDK's default sampler would decide:
-    // daprd records what the caller samples.
-    let ids = RandomIdGenerator::default();
-    let caller = parent.span().span_context().clone();
-    let (trace_id, flags, state) = if caller.is_valid() {
-        let state = caller.trace_state().clone();
-        (caller.trace_id(), caller.trace_flags(), state)
-    } else {
-        (
-            ids.new_trace_id(),
-            TraceFlags::SAMPLED,
-            TraceState::default(),
-        )
-    };
-    let context = SpanContext::new(trace_id, ids.new_span_id(), flags, false, state);
-    parent.with_remote_span_context(context)
 }
 
 /// Ends the span of `span` with the HTTP status that was answered, or `None` if the call got no
@@ -100,75 +132,6 @@ pub(crate) fn inject(span: &Context, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(span, &mut HeaderInjector(headers));
 }
 
-/// Adds each event it sees to the current span as a span event, when that span is recorded: the
-/// telemetry layer gives it this project's warnings and errors, so a trace shows what went wrong
-/// where.
-pub(crate) struct EventsOnSpans;
-
-impl<S: Subscriber> Layer<S> for EventsOnSpans {
-    fn on_event(&self, event: &Event<'_>, _: layer::Context<'_, S>) {
-        Context::map_current(|current| {
-            let span = current.span();
-            if !span.is_recording() {
-                return;
-            }
-            let mut fields = EventFields::default();
-            event.record(&mut fields);
-            let level = KeyValue::new("level", event.metadata().level().as_str());
-            fields.attributes.push(level);
-            span.add_event(fields.message, fields.attributes);
-        });
-    }
-}
-
-#[derive(Default)]
-struct EventFields {
-    message: String,
-    attributes: Vec<KeyValue>,
-}
-
-impl Visit for EventFields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let value = format!("{value:?}");
-        if field.name() == "message" {
-            self.message = value;
-        } else {
-            self.attributes.push(KeyValue::new(field.name(), value));
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            value.clone_into(&mut self.message);
-        } else {
-            self.attributes
-                .push(KeyValue::new(field.name(), value.to_owned()));
-        }
-    }
-}
-
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
-    }
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(key), HeaderValue::try_from(value)) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 /// For this crate's tests: requests that arrive with a caller's trace context.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -179,7 +142,10 @@ pub(crate) mod testing {
 
     pub(crate) fn headers(traceparent: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", HeaderValue::from_str(traceparent).unwrap());
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_str(traceparent).unwrap(),
+        );
         headers
     }
 
@@ -247,5 +213,36 @@ mod tests {
         let (request, call) = (request.span_context(), call.span_context());
         assert_eq!(call.trace_id(), request.trace_id());
         assert_ne!(call.span_id(), request.span_id());
+    }
+
+    #[test]
+    fn the_sampler_decides_for_new_traces_and_a_parent_based_one_follows_the_caller() {
+        let sampled = |sampler: Sampler, incoming: &HeaderMap| {
+            let span =
+                Spans::ContextOnly(sampler).start(&caller(incoming), SpanKind::Server, &nothing);
+            span.span().span_context().is_sampled()
+        };
+        let new_trace = HeaderMap::new();
+        let from_sampled_caller = headers(CALLER);
+        let from_unsampled_caller = headers(&CALLER.replace("-01", "-00"));
+        let parent_based = |root| Sampler::ParentBased(Box::new(root));
+
+        assert!(!sampled(Sampler::AlwaysOff, &new_trace));
+        assert!(!sampled(Sampler::AlwaysOff, &from_sampled_caller));
+        assert!(sampled(Sampler::AlwaysOn, &from_unsampled_caller));
+        assert!(!sampled(Sampler::TraceIdRatioBased(0.0), &new_trace));
+        assert!(sampled(Sampler::TraceIdRatioBased(1.0), &new_trace));
+        assert!(!sampled(parent_based(Sampler::AlwaysOff), &new_trace));
+        assert!(sampled(
+            parent_based(Sampler::AlwaysOff),
+            &from_sampled_caller
+        ));
+        assert!(!sampled(
+            parent_based(Sampler::AlwaysOn),
+            &from_unsampled_caller
+        ));
+        let none_of_the_new = parent_based(Sampler::TraceIdRatioBased(0.0));
+        assert!(sampled(none_of_the_new.clone(), &from_sampled_caller));
+        assert!(!sampled(none_of_the_new, &new_trace));
     }
 }

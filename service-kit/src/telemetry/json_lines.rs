@@ -1,9 +1,16 @@
 //! The JSON log format: one object per line with `timestamp`, `level`, the event's fields
 //! (`message` among them), `target`, and the `trace_id` and `span_id` of the current span (the
-//! request's, see [`crate::trace`]). Each line is written in one pass straight into the line
+//! request's, see [`super::trace`]). Each line is written in one pass straight into the line
 //! buffer: the request log line is written on every request, and tracing-subscriber's own JSON
 //! format (a map of owned values per event) cost about a tenth of a request's work in the
 //! frontend.
+//!
+//! The line's own keys are never written twice: an event field named like one of them
+//! (`level = ...`) is written as `field.level`, so its value is kept under a name of its own,
+//! where a repeated key would leave each JSON reader to keep one of the two as it likes (most
+//! keep the last: the event's `level` in place of the line's). The event's message is its
+//! first `message` field; a second one (`message = x` beside a format string) is
+//! `field.message`.
 
 use std::fmt::{self, Write as _};
 
@@ -35,6 +42,7 @@ where
         write!(writer, r#"","level":"{}""#, meta.level())?;
         let mut fields = Fields {
             writer: &mut writer,
+            has_message: false,
             result: Ok(()),
         };
         event.record(&mut fields);
@@ -57,10 +65,18 @@ where
     }
 }
 
+/// The keys [`JsonLines`] writes itself, around the event's fields.
+const OWN_KEYS: [&str; 5] = ["timestamp", "level", "target", "trace_id", "span_id"];
+
+/// What an event field named like one of the line's own keys is written as: `field.<name>`.
+const RENAMED: &str = "field.";
+
 /// Writes each field as `,"name":value`: numbers and booleans as JSON numbers and booleans,
 /// everything else as a JSON string.
 struct Fields<'a, 'w> {
     writer: &'a mut Writer<'w>,
+    /// Whether the line's `message` is written.
+    has_message: bool,
     result: fmt::Result,
 }
 
@@ -72,11 +88,18 @@ impl Fields<'_, '_> {
         // `r#type` in a macro is the field `type`.
         let name = field.name();
         let name = name.strip_prefix("r#").unwrap_or(name);
+        let renamed = if name == "message" {
+            std::mem::replace(&mut self.has_message, true)
+        } else {
+            OWN_KEYS.contains(&name)
+        };
+        let prefix = if renamed { RENAMED } else { "" };
         self.result = self
             .writer
-            .write_char(',')
-            .and_then(|()| write_string(self.writer, name))
-            .and_then(|()| self.writer.write_char(':'))
+            .write_str(",\"")
+            .and_then(|()| self.writer.write_str(prefix))
+            .and_then(|()| Escaped(self.writer).write_str(name))
+            .and_then(|()| self.writer.write_str(r#"":"#))
             .and_then(|()| value(self.writer));
     }
 }
@@ -181,18 +204,50 @@ mod tests {
 
     /// The lines written while `emit` runs, each parsed as JSON.
     fn lines_of(emit: impl FnOnce()) -> Vec<Value> {
+        text_of(emit)
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e} in line {line:?}"))
+            })
+            .collect()
+    }
+
+    /// What is written while `emit` runs.
+    fn text_of(emit: impl FnOnce()) -> String {
         let written = Arc::new(Mutex::new(Vec::<u8>::new()));
         let sink = written.clone();
         let layer = tracing_subscriber::fmt::layer()
             .event_format(JsonLines)
             .with_writer(move || Sink(sink.clone()));
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
-        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e} in line {line:?}"))
-            })
-            .collect()
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The keys of a JSON object in the order written, repeats included: parsing into a
+    /// `Value` would silently keep one of two equal keys.
+    fn keys_of(line: &str) -> Vec<String> {
+        struct Keys(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Keys {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_map(Keys(Vec::new()))
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Keys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                mut self,
+                mut map: A,
+            ) -> Result<Keys, A::Error> {
+                while let Some((key, serde::de::IgnoredAny)) = map.next_entry()? {
+                    self.0.push(key);
+                }
+                Ok(self)
+            }
+        }
+        serde_json::from_str::<Keys>(line).unwrap().0
     }
 
     struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -244,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_line_written_in_a_request_names_its_trace_and_span() {
-        let request = crate::trace::testing::request_from_caller();
+        let request = crate::telemetry::trace::testing::request_from_caller();
         let span_id = request.span().span_context().span_id().to_string();
         let lines = lines_of(|| {
             let _current = request.clone().attach();
@@ -264,5 +319,37 @@ mod tests {
         assert_eq!(lines[0]["debug"], json!(format!("{tricky:?}")));
         assert_eq!(lines[0]["message"], format!("tricky: {tricky}"));
         assert_eq!(lines[0]["type"], "raw");
+    }
+
+    #[test]
+    fn fields_named_like_the_lines_own_keys_are_prefixed_not_repeated() {
+        let request = crate::telemetry::trace::testing::request_from_caller();
+        let text = text_of(|| {
+            let _current = request.clone().attach();
+            tracing::info!(
+                timestamp = 1,
+                level = "mine",
+                target = "mine",
+                trace_id = "mine",
+                span_id = "mine",
+                message = "mine",
+                "hello"
+            );
+        });
+        let line = text.lines().next().unwrap();
+        let keys = keys_of(line);
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "a key written twice: {line}");
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["target"], module_path!());
+        assert_eq!(line["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(line["message"], "hello");
+        for key in ["level", "target", "trace_id", "span_id", "message"] {
+            assert_eq!(line[format!("field.{key}")], "mine", "{key}");
+        }
+        assert_eq!(line["field.timestamp"], 1);
     }
 }
