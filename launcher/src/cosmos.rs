@@ -97,8 +97,8 @@ pub struct CosmosServer {
 
 impl CosmosServer {
     /// Makes a certificate in `dir`, starts the server taking the credentials of `auth`, and
-    /// creates the database and the container (partition key path `/partitionKey`, as the
-    /// README asks of Azure).
+    /// creates the database and the container (partition key path `/partitionKey`, as
+    /// docs/cosmos-db.md asks of Azure).
     pub async fn start(dir: &Path, log_dir: &Path, auth: CosmosAuth) -> anyhow::Result<Self> {
         let script = repo_root().join("launcher/cosmos/server.js");
         crate::npm::ensure_installed(&repo_root().join("launcher/cosmos"))?;
