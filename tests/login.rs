@@ -2,12 +2,12 @@
 //! frontend's daprd with the OAuth2 and bearer middleware (dapr-config/frontend-login.yaml),
 //! the frontend with `AUTH_MODE=jwt`, and a headless Chromium for the browser login.
 
-use launcher::TopologyOptions;
-use launcher::identity_provider::{AUDIENCE, IdentityProvider};
-use test_support::tokens::{self, SigningKey};
-use serde_json::{Value, json};
 use crate::support::browser::Browser;
 use crate::support::{Answer, TestPair};
+use launcher::TopologyOptions;
+use launcher::identity_provider::{AUDIENCE, IdentityProvider};
+use serde_json::{Value, json};
+use test_support::tokens::{self, SigningKey};
 
 async fn spawn_login_pair() -> TestPair {
     TestPair::spawn_with(TopologyOptions {

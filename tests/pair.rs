@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::TestPair;
 use launcher::StateStore;
 use serde_json::json;
-use crate::support::TestPair;
 
 /// For each `async fn NAME(store: StateStore)` listed, a module `NAME` with two tests, `sqlite`
 /// and `cosmos`, that run it with that store. (A function left off the list is dead code, which

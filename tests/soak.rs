@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
 use crate::support::TestPair;
+use serde_json::{Value, json};
 
 /// Concurrent writers: enough to have requests in flight at every kill, few enough for CI.
 const WRITERS: usize = 8;

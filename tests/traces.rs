@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::support::TestPair;
+use crate::support::collector::{Collector, ReceivedSpan};
 use launcher::TopologyOptions;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
-use crate::support::TestPair;
-use crate::support::collector::{Collector, ReceivedSpan};
 
 /// The trace the test's own "caller" started, as a browser's or gateway's `traceparent` would.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -19,8 +19,10 @@ pub fn install_missing() -> anyhow::Result<()> {
         missing.join(" ")
     );
     run(apt_get().args(["update", "-qq"]))?;
-    run(to_stderr(apt_get().args(["install", "-y", "-qq"]).args(&missing)))
-        .context("installing with apt-get")
+    run(to_stderr(
+        apt_get().args(["install", "-y", "-qq"]).args(&missing),
+    ))
+    .context("installing with apt-get")
 }
 
 /// `apt-get`, through sudo unless this runs as root.
