@@ -316,3 +316,34 @@ async fn easyauth_takes_the_caller_from_the_principal_headers_and_checks_a_beare
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Test ada"), "{body}");
 }
+
+/// On Container Apps only the ingress strips and sets the principal headers; another app of
+/// the environment invoking `frontend` through Dapr could send any it likes. A request that
+/// came through a sidecar (it carries `dapr-caller-app-id` or the sidecar's `dapr-api-token`)
+/// is never signed in by them; a bearer token still is.
+#[tokio::test]
+async fn easyauth_does_not_trust_principal_headers_that_came_through_dapr() {
+    use base64::Engine;
+    let app = TestApp::spawn_with(&["--auth-mode", "easyauth"]).await;
+    app.serve_keys(&[&app.key], 1).await;
+    let principal = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"auth_typ":"aad","claims":[{"typ":"name","val":"Grace Hopper"}]}"#);
+    for through_dapr in [
+        ("dapr-caller-app-id", "intruder"),
+        ("dapr-api-token", "whatever-the-sidecar-sends"),
+    ] {
+        let forged = [
+            ("x-ms-client-principal", principal.as_str()),
+            ("x-ms-client-principal-id", "oid-grace"),
+            through_dapr,
+        ];
+        let (status, body, challenge) = app.get_page_with(None, &forged).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{through_dapr:?}: {body}");
+        assert!(challenge.unwrap().starts_with("Bearer"));
+        assert!(body.contains("through Dapr"), "{body}");
+
+        let token = app.key.sign(&app.claims(300));
+        let (status, body, _) = app.get_page_with(Some(&token), &[through_dapr]).await;
+        assert_eq!(status, StatusCode::OK, "{through_dapr:?}: {body}");
+    }
+}

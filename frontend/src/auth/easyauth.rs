@@ -2,7 +2,10 @@
 //! passes who they are to the app: `X-MS-CLIENT-PRINCIPAL-ID` and `-NAME`, and
 //! `X-MS-CLIENT-PRINCIPAL` (base64 of `{"auth_typ","claims":[{"typ","val"}],"name_typ",...}`).
 //! The ingress removes these headers from what clients send, so they can be trusted only when
-//! that ingress is the only way to reach the app.
+//! that ingress is the way the request came in. The app's Dapr sidecar is another way in: any
+//! app of the environment can invoke `frontend` through Dapr with headers of its choosing. A
+//! request that carries what a sidecar adds (`dapr-caller-app-id`, or the `dapr-api-token` it
+//! sends the app) is therefore never signed in by these headers.
 
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -13,6 +16,9 @@ use super::{AuthError, Caller};
 pub const PRINCIPAL: &str = "x-ms-client-principal";
 pub const PRINCIPAL_ID: &str = "x-ms-client-principal-id";
 pub const PRINCIPAL_NAME: &str = "x-ms-client-principal-name";
+
+/// Headers a Dapr sidecar puts on a request it delivers to its app; the ingress sets neither.
+const SET_BY_A_SIDECAR: [&str; 2] = ["dapr-caller-app-id", "dapr-api-token"];
 
 #[derive(Deserialize)]
 struct Principal {
@@ -39,6 +45,12 @@ impl Principal {
 
 /// The caller Easy Auth signed in, from the principal headers.
 pub fn caller(headers: &HeaderMap) -> Result<Caller, AuthError> {
+    if SET_BY_A_SIDECAR
+        .iter()
+        .any(|name| headers.contains_key(*name))
+    {
+        return Err(AuthError::PrincipalThroughDapr);
+    }
     let text = |name: &str| {
         headers
             .get(name)

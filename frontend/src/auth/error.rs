@@ -34,6 +34,10 @@ pub enum AuthError {
     NoPrincipal,
     #[error("the X-MS-CLIENT-PRINCIPAL header is not valid ({0})")]
     BadPrincipal(String),
+    #[error(
+        "the request came through Dapr, where X-MS-CLIENT-PRINCIPAL headers prove nothing: send `Authorization: Bearer <token>`"
+    )]
+    PrincipalThroughDapr,
 }
 
 impl IntoResponse for AuthError {
@@ -44,7 +48,9 @@ impl IntoResponse for AuthError {
         }
         let mut response = Problem::new(StatusCode::UNAUTHORIZED, self.to_string()).into_response();
         let challenge = match self {
-            AuthError::Missing | AuthError::NoPrincipal => "Bearer",
+            AuthError::Missing | AuthError::NoPrincipal | AuthError::PrincipalThroughDapr => {
+                "Bearer"
+            }
             _ => r#"Bearer error="invalid_token""#,
         };
         response.headers_mut().insert(
