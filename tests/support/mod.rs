@@ -1,6 +1,5 @@
 //! What every end-to-end test needs: a running pair of its own, and ways to talk to it.
 
-
 pub mod browser;
 pub mod collector;
 
