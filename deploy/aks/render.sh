@@ -5,9 +5,10 @@
 #   LOGIN_CLIENT_ID=... BACKEND_IDENTITY_CLIENT_ID=... COSMOS_URL=https://ACCOUNT.documents.azure.com:443/ \
 #     deploy/aks/render.sh | kubectl apply -f -
 #
-# `deploy/aks/render.sh OVERLAY_DIR` renders an overlay of your own that uses this base.
+# `deploy/aks/render.sh OVERLAY_DIR` renders an overlay instead: one of deploy/aks/overlays/
+# (ingress-nginx, otel) or one of your own whose resources include deploy/aks/base.
 # Every `${NAME}` in the manifests is one of the variables below; a missing one is an error.
-# Secrets are not rendered: they are created in the cluster (see README, "Deploy to AKS").
+# Secrets are not rendered: they are created in the cluster (see docs/aks.md).
 # KUSTOMIZE overrides the renderer (default: `kubectl kustomize`).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ for name in "${variables[@]}"; do
   [ -n "${!name:-}" ] || missing+=("$name")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "render.sh: set ${missing[*]} (see README, \"Deploy to AKS\")" >&2
+  echo "render.sh: set ${missing[*]} (see docs/aks.md)" >&2
   exit 1
 fi
 

@@ -1,0 +1,127 @@
+"""The AKS front door as its implementations read it: which request of a browser or an API
+client reaches the frontend's sidecar, and as which path. Gateway API HTTPRoutes (the base)
+and ingress-nginx Ingresses (overlays/ingress-nginx) are both turned into one routing table,
+which the aks check compares and the daprd check's entry probe sends to the real daprd."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass
+class Routed:
+    """What the front door does with a request: sends it to a backend Service's port with the
+    path the backend sees, redirects it, or has no route for it."""
+    backend: tuple[str, int] | None = None
+    path: str | None = None
+    redirect: str | None = None
+
+    def describe(self) -> str:
+        if self.backend:
+            return f"{self.backend[0]}:{self.backend[1]} {self.path}"
+        if self.redirect:
+            return f"redirect to {self.redirect}"
+        return "no route (404)"
+
+
+def http_route(routes: list[dict], host: str, method: str, path: str) -> Routed:
+    """Gateway API's matching (HTTPRoute v1): among the rules of the routes for the host, the
+    match with an Exact path beats a PathPrefix, a longer prefix a shorter one, then one with a
+    method; the matched rule's URLRewrite or RequestRedirect filter applies."""
+    candidates = []
+    for route in routes:
+        if route["spec"].get("hostnames") and host not in route["spec"]["hostnames"]:
+            continue
+        if any(p.get("sectionName") == "http" for p in route["spec"].get("parentRefs", [])):
+            continue  # the plain-HTTP listener only redirects to HTTPS
+        for rule in route["spec"].get("rules", []):
+            for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+                kind = match.get("path", {}).get("type", "PathPrefix")
+                value = match.get("path", {}).get("value", "/")
+                if match.get("method") and match["method"] != method:
+                    continue
+                if kind == "Exact" and path != value:
+                    continue
+                if kind == "PathPrefix" and not (path == value.rstrip("/") or path.startswith(value.rstrip("/") + "/")
+                                                 or value == "/"):
+                    continue
+                if kind not in ("Exact", "PathPrefix"):
+                    continue
+                candidates.append(((kind == "Exact", len(value), bool(match.get("method"))), rule, kind, value))
+    if not candidates:
+        return Routed()
+    _, rule, kind, value = max(candidates, key=lambda c: c[0])
+    for item in rule.get("filters", []):
+        if item["type"] == "RequestRedirect":
+            target = item["requestRedirect"].get("path", {})
+            return Routed(redirect=target.get("replaceFullPath") or path)
+        if item["type"] == "URLRewrite":
+            target = item["urlRewrite"].get("path", {})
+            if target.get("type") == "ReplaceFullPath":
+                path = target["replaceFullPath"]
+            elif target.get("type") == "ReplacePrefixMatch":
+                path = target["replacePrefixMatch"].rstrip("/") + path[len(value.rstrip("/")):] or "/"
+    backends = rule.get("backendRefs") or []
+    if len(backends) != 1:
+        return Routed()
+    return Routed(backend=(backends[0]["name"], backends[0]["port"]), path=path)
+
+
+def nginx_route(ingresses: list[dict], host: str, method: str, path: str) -> Routed:
+    """ingress-nginx with use-regex: each path a regular expression matched from the start of
+    the request's path, longer expressions tried first; rewrite-target replaces the path; a
+    temporal-redirect annotation redirects."""
+    candidates = []
+    for ingress in ingresses:
+        annotations = ingress["metadata"].get("annotations", {})
+        for rule in ingress["spec"]["rules"]:
+            if rule.get("host") != host:
+                continue
+            for item in rule["http"]["paths"]:
+                if re.match(item["path"], path):
+                    candidates.append((len(item["path"]), annotations, item))
+    if not candidates:
+        return Routed()
+    _, annotations, item = max(candidates, key=lambda c: c[0])
+    if "nginx.ingress.kubernetes.io/temporal-redirect" in annotations:
+        target = annotations["nginx.ingress.kubernetes.io/temporal-redirect"]
+        return Routed(redirect=re.sub(r"^https?://[^/]+", "", target))
+    service = item["backend"]["service"]
+    return Routed(backend=(service["name"], service["port"]["number"]),
+                  path=annotations.get("nginx.ingress.kubernetes.io/rewrite-target", path))
+
+
+def front_door(documents: list[dict]):
+    """The routing function of the rendered front door (HTTPRoutes if any, else Ingresses)."""
+    routes = [d for d in documents if d.get("kind") == "HTTPRoute"]
+    ingresses = [d for d in documents if d.get("kind") == "Ingress"]
+    if routes:
+        return "HTTPRoute", lambda host, method, path: http_route(routes, host, method, path)
+    if ingresses:
+        return "Ingress", lambda host, method, path: nginx_route(ingresses, host, method, path)
+    return None, None
+
+
+# What a browser and an API client send to https://HOST (README and docs/aks.md: the API's
+# `POST /call`; the page, its script and its calls, and the login's return, below the browsers'
+# path), and what must not get through: the other apps, the sidecar's own APIs.
+BROWSER_PATH = "/v1.0/invoke/frontend.dapr-pair/method/"
+API_PATH = "/v1.0/invoke/frontend/method/call"
+EXPECTED = [
+    ("POST", "/call", API_PATH),
+    ("GET", "/", "redirect:" + BROWSER_PATH),
+    ("GET", BROWSER_PATH, BROWSER_PATH),
+    ("GET", BROWSER_PATH + "page/app.js", BROWSER_PATH + "page/app.js"),
+    ("POST", BROWSER_PATH + "page/call", BROWSER_PATH + "page/call"),
+]
+REFUSED = [
+    ("POST", "/v1.0/invoke/backend/method/savestate"),
+    ("GET", "/v1.0/invoke/backend/method/state/mykey"),
+    ("POST", "/v1.0/invoke/frontend/method/call"),
+    ("GET", "/v1.0/state/statestore/mykey"),
+    ("GET", "/v1.0/metadata"),
+    ("POST", "/v1.0/shutdown"),
+    ("GET", "/v1.0/invoke/frontend.dapr-pair/method/healthz"),
+    ("GET", "/v1.0/invoke/frontend.dapr-pair/method/../../backend/method/state/k"),
+]

@@ -1,0 +1,609 @@
+"""aks, on each rendering (the base and each overlay): the pods as Dapr's own injector makes them
+(xtask/aks-check inject: Dapr 1.16.5's pkg/injector/patcher), their ports, tokens, read buffer
+and shutdown; who reaches whom on which port, the rendered NetworkPolicies evaluated on those
+pods by cyclonus's matcher (xtask/aks-check reach); the front door (Gateway API resources
+defaulted and validated like the API server does against the pinned release's CRDs, schema and
+CEL rules: xtask/aks-check crds) routing exactly the frontend's own paths to its sidecar's HTTP
+port; the sidecars' API allowlists; the resiliency policy's budget; and the real daprd, started
+with the flags the injector gives the frontend's sidecar, taking a 16 KiB Authorization header
+and answering a call in flight when it is told to stop."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from . import aks_go
+from .aks_frontdoor import EXPECTED, REFUSED, front_door
+from .loopback import free_port
+from .placeholders import PLACEHOLDERS
+from .report import fail
+from .tools import DAPRD, REPO
+
+# The front door's pods, per rendering: a Gateway's proxies carry the label Gateway API
+# implementations put on what they deploy for it (in the Gateway's namespace); ingress-nginx's
+# controller pods are the Helm chart's (overlays/ingress-nginx/controller-values.yaml).
+NGINX_CONTROLLER = {"namespace": "ingress-nginx",
+                    "podLabels": {"app.kubernetes.io/name": "ingress-nginx",
+                                  "app.kubernetes.io/component": "controller"}}
+# Azure Monitor's managed Prometheus agent, which scrapes the metrics: its ReplicaSet's pods
+# and its DaemonSet's.
+SCRAPERS = {"scraper (ama-metrics)": {"namespace": "kube-system", "podLabels": {"rsName": "ama-metrics"}},
+            "scraper (ama-metrics-node)": {"namespace": "kube-system", "podLabels": {"dsName": "ama-metrics-node"}}}
+# The app's own drain on SIGTERM: service-kit's SHUTDOWN_TIMEOUT, 10 s by default (read from
+# service-kit/src/settings.rs once it is there; assumed until then).
+ASSUMED_DRAIN_SECONDS = 10
+# Kubernetes' terminationGracePeriodSeconds when a pod sets none.
+DEFAULT_GRACE = 30
+LARGE_HEADER = 16 * 1024
+
+
+def check_aks_network(label: str, documents: list[dict], binary: Path, gateway_crds: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="validate-aks-") as work:
+        rendered = Path(work) / "rendered.yaml"
+        rendered.write_text(yaml.safe_dump_all(documents))
+        injected = aks_go.run_json(binary, "inject", str(rendered))
+        pods = {item["deployment"]: item["pod"] for item in injected}
+        if set(pods) != {"frontend", "backend"}:
+            fail(f"aks {label}: the injector made pods for {sorted(pods)}, expected frontend and backend")
+            return
+        check_pods(label, documents, pods)
+        check_reachability(label, documents, pods, binary, Path(work))
+        check_front_door(label, documents, pods, binary, gateway_crds, rendered)
+        check_api_allowlists(label, documents)
+        check_resiliency(label, documents, pods)
+        if label == "base":
+            check_real_daprd(pods["frontend"])
+
+
+# --- the injected pods ---------------------------------------------------------------------
+
+def containers(pod: dict) -> tuple[dict, dict]:
+    """The pod's app container and daprd."""
+    daprd = next(c for c in pod["spec"]["containers"] if c["name"] == "daprd")
+    app = next(c for c in pod["spec"]["containers"] if c["name"] != "daprd")
+    return app, daprd
+
+
+def flag(container: dict, name: str) -> str | None:
+    args = container.get("args", [])
+    return args[args.index(name) + 1] if name in args else None
+
+
+def port(container: dict, name: str) -> int | None:
+    return next((p["containerPort"] for p in container.get("ports", []) if p.get("name") == name), None)
+
+
+def env_secret(container: dict, name: str) -> tuple[str, str] | None:
+    for item in container.get("env", []):
+        if item["name"] == name:
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            return (ref["name"], ref["key"]) if ref else ("(a literal value)", "")
+    return None
+
+
+def default_from_settings(env: str) -> str | None:
+    """The default of a service-kit setting, as its clap attribute gives it."""
+    text = (REPO / "service-kit/src/settings.rs").read_text()
+    match = re.search(rf'env = "{env}"[^\]]*default_value(?:_t)? = "?([^",)\]]+)"?', text)
+    return match.group(1).replace("_", "") if match else None
+
+
+def env_value(container: dict, name: str) -> str | None:
+    return next((e.get("value") for e in container.get("env", []) if e["name"] == name), None)
+
+
+def seconds(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text.strip())
+    if not match:
+        raise ValueError(text)
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value / 1000 if unit == "ms" else value * 60 if unit == "m" else value
+
+
+def quantity(text: str) -> int:
+    units = {"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "k": 1000, "M": 1000 ** 2}
+    match = re.fullmatch(r"(\d+)(Ki|Mi|k|M)?", text)
+    return int(match.group(1)) * units[match.group(2) or ""]
+
+
+def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None:
+    problems = []
+    for name, pod in pods.items():
+        app, daprd = containers(pod)
+        annotations = pod["metadata"].get("annotations", {})
+        for wanted in ("dapr-http", "dapr-grpc", "dapr-internal", "dapr-metrics"):
+            if port(daprd, wanted) is None:
+                problems.append(f"{name}: the injected daprd has no port {wanted}")
+        if flag(daprd, "--app-port") != str(port(app, "http")):
+            problems.append(f"{name}: daprd calls the app on {flag(daprd, '--app-port')}, the app listens on {port(app, 'http')}")
+        # Tokens: what daprd is given and what the app is given come from the same secret.
+        for annotation, variable, who in (("dapr.io/app-token-secret", "APP_API_TOKEN", "daprd sends the app"),
+                                          ("dapr.io/api-token-secret", "DAPR_API_TOKEN", "the app sends daprd")):
+            secret = annotations.get(annotation)
+            on_daprd, on_app = env_secret(daprd, variable), env_secret(app, variable)
+            if secret is None:
+                if annotation == "dapr.io/app-token-secret":
+                    problems.append(f"{name}: no {annotation}: anything that reaches the app's port is believed")
+                elif name != "frontend":
+                    problems.append(f"{name}: no {annotation}: its sidecar's API asks no token")
+                continue
+            if on_daprd != (secret, "token") or on_app != (secret, "token"):
+                problems.append(f"{name}: the token {who} ({variable}) is {on_daprd} on daprd and {on_app} on "
+                                f"the app, expected secret {secret} key token on both")
+        listen = flag(daprd, "--dapr-listen-addresses")
+        if name != "frontend" and listen not in ("[::1],127.0.0.1", "127.0.0.1"):
+            problems.append(f"{name}: its sidecar's APIs listen on {listen}, expected loopback only")
+        # Shutdown: daprd keeps serving in-flight requests at least as long as the app drains
+        # and as long as the app waits for one call; the pod's grace period covers both.
+        graceful = int(flag(daprd, "--dapr-graceful-shutdown-seconds") or -1)
+        graceful_s = graceful if graceful > 0 else 5  # daprd's own default (pkg/runtime/config.go)
+        drain_default = default_from_settings("SHUTDOWN_TIMEOUT")
+        drain = env_value(app, "SHUTDOWN_TIMEOUT") or drain_default
+        drain_s = seconds(drain) if drain else ASSUMED_DRAIN_SECONDS
+        call_s = int(env_value(app, "SIDECAR_TIMEOUT_MS") or default_from_settings("SIDECAR_TIMEOUT_MS")) / 1000
+        grace = pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE)
+        if graceful_s < max(drain_s, call_s):
+            problems.append(f"{name}: daprd's graceful shutdown is {graceful_s:g} s (--dapr-graceful-shutdown-seconds "
+                            f"{graceful}), shorter than the app's drain ({drain_s:g} s) or its sidecar timeout "
+                            f"({call_s:g} s): the app's last calls meet a closed sidecar")
+        if grace < max(graceful_s, drain_s) + 5:
+            problems.append(f"{name}: terminationGracePeriodSeconds {grace} leaves no margin over daprd's "
+                            f"{graceful_s:g} s and the app's {drain_s:g} s")
+        if not problems:
+            ports = ", ".join(f"{p['name']} {p['containerPort']}" for p in daprd["ports"])
+            tokens = "/".join(k for k in ("app", "api") if f"dapr.io/{k}-token-secret" in annotations)
+            print(f"  ok   aks {label}: injected {name}: daprd ports {ports}; tokens {tokens} wired from "
+                  f"the same secrets on both containers; listen {listen}; read buffer "
+                  f"{flag(daprd, '--read-buffer-size') or '4Ki (default)'}; graceful shutdown {graceful_s:g} s >= "
+                  f"drain {drain_s:g} s{'' if drain else ' (assumed)'} and call timeout {call_s:g} s; grace {grace} s")
+    frontend_daprd = containers(pods["frontend"])[1]
+    buffer = flag(frontend_daprd, "--read-buffer-size")
+    if buffer is None or quantity(buffer) < LARGE_HEADER:
+        problems.append(f"frontend: daprd reads {buffer or '4Ki (the default)'} of request headers: a "
+                        f"{LARGE_HEADER // 1024} KiB Authorization header (Entra ID token with groups) is refused")
+    for problem in problems:
+        fail(f"aks {label}: {problem}")
+
+
+# --- who reaches whom ----------------------------------------------------------------------
+
+def front_door_pods(documents: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The front door's pods, and pods that look like one but are not (another Gateway's
+    proxies, the other front door's controller)."""
+    gateways = [d for d in documents if d.get("kind") == "Gateway"]
+    if gateways:
+        doors = [{"namespace": g["metadata"]["namespace"],
+                  "podLabels": {"gateway.networking.k8s.io/gateway-name": g["metadata"]["name"]}} for g in gateways]
+        return doors, [NGINX_CONTROLLER, {"namespace": gateways[0]["metadata"]["namespace"],
+                                          "podLabels": {"gateway.networking.k8s.io/gateway-name": "another"}}]
+    if any(d.get("kind") == "Ingress" for d in documents):
+        return [NGINX_CONTROLLER], [{"namespace": "ingress-nginx", "podLabels": {"app": "default-backend"}}]
+    return [], []
+
+
+def check_reachability(label: str, documents: list[dict], pods: dict[str, dict], binary: Path, work: Path) -> None:
+    namespace = pods["frontend"]["metadata"]["namespace"]
+    doors, lookalikes = front_door_pods(documents)
+    if not doors:
+        fail(f"aks {label}: no front door (Gateway or Ingress) rendered")
+    as_peer = lambda pod: {"namespace": pod["metadata"]["namespace"], "podLabels": pod["metadata"]["labels"]}
+    sources = {f"front door {i}" if len(doors) > 1 else "front door": d for i, d in enumerate(doors)}
+    sources |= {"frontend pod": as_peer(pods["frontend"]), "backend pod": as_peer(pods["backend"]),
+                **SCRAPERS,
+                "other pod, kube-system": {"namespace": "kube-system", "podLabels": {"k8s-app": "kube-dns"}},
+                f"other pod, {namespace}": {"namespace": namespace, "podLabels": {"app": "debug"}},
+                "pod of another namespace": {"namespace": "default", "podLabels": {"app": "frontend"}},
+                "outside the cluster": {"ip": "203.0.113.10"}}
+    sources |= {f"look-alike {i}": peer for i, peer in enumerate(lookalikes)}
+    # Every port of each pod: the containers' declared ones, and daprd's health port.
+    targets = []
+    for name, pod in pods.items():
+        app, daprd = containers(pod)
+        for container in (app, daprd):
+            for p in container.get("ports", []):
+                targets.append((name, container["name"], p["containerPort"], p.get("name", "")))
+        targets.append((name, "daprd", int(flag(daprd, "--dapr-public-port") or 3501), ""))
+    allowed = set()
+    fe_app, fe_daprd = containers(pods["frontend"])
+    be_app, be_daprd = containers(pods["backend"])
+    for door in sources:
+        if door.startswith("front door"):
+            allowed.add((door, "frontend", port(fe_daprd, "dapr-http")))
+    allowed.add(("frontend pod", "backend", port(be_daprd, "dapr-internal")))
+    for name, pod in pods.items():
+        app, daprd = containers(pod)
+        for scraper in SCRAPERS:
+            allowed |= {(scraper, name, port(app, "metrics")), (scraper, name, port(daprd, "dapr-metrics"))}
+    connections = []
+    for source, peer in sources.items():
+        for pod_name, container, number, port_name in targets:
+            dest = {"namespace": pods[pod_name]["metadata"]["namespace"], "podLabels": pods[pod_name]["metadata"]["labels"]}
+            connections.append({"name": f"{source} -> {pod_name} {container}:{number}", "source": peer,
+                                "destination": dest, "port": number, "portName": port_name})
+    policies = [d for d in documents if d.get("kind") == "NetworkPolicy"]
+    (work / "traffic.json").write_text(json.dumps({"policies": policies, "connections": connections}))
+    verdicts = {v["name"]: v for v in aks_go.run_json(binary, "reach", str(work / "traffic.json"))}
+    columns = [(p, c, n) for p, c, n, _ in targets]
+    width = max(map(len, sources))
+    print(f"  aks {label}: who reaches whom (cyclonus on the rendered NetworkPolicies; Y allowed, - denied, "
+          "! not as expected)")
+    print(" " * (width + 4) + " ".join(f"{p[:2]}:{n}".rjust(8) for p, _, n in columns))
+    wrong = []
+    for source in sources:
+        cells = []
+        for pod_name, container, number in columns:
+            verdict = verdicts[f"{source} -> {pod_name} {container}:{number}"]
+            expected = (source, pod_name, number) in allowed
+            cells.append(("Y" if verdict["allowed"] else "-") + ("" if verdict["allowed"] == expected else "!"))
+            if verdict["allowed"] != expected:
+                wrong.append(f"{source} -> {pod_name} {container}:{number} is "
+                             f"{'allowed' if verdict['allowed'] else 'denied'}, expected "
+                             f"{'allowed' if expected else 'denied'} (admitted by {verdict['allowedBy'] or 'nothing'})")
+        print(f"    {source.ljust(width)} " + " ".join(c.rjust(8) for c in cells))
+    for problem in wrong:
+        fail(f"aks {label}: {problem}")
+    if not wrong:
+        print(f"  ok   aks {label}: only the front door reaches the frontend's sidecar (HTTP port), only the "
+              "frontend its backend's internal gRPC port, only the scraper the metrics")
+
+
+# --- the front door ------------------------------------------------------------------------
+
+def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], binary: Path,
+                     gateway_crds: Path, rendered: Path) -> None:
+    problems = []
+    gateway_kinds = [d for d in documents if d.get("apiVersion", "").startswith("gateway.networking.k8s.io/")]
+    if label == "base" and not any(d["kind"] == "HTTPRoute" for d in gateway_kinds):
+        problems.append("no Gateway API HTTPRoute: the front door is not Gateway API (ingress-nginx is retired)")
+    if gateway_kinds:
+        checked = aks_go.run_json(binary, "crds", str(gateway_crds), str(rendered))
+        unchecked = {(d["kind"], d["metadata"]["name"]) for d in gateway_kinds} - {(c["kind"], c["name"]) for c in checked}
+        problems += [f"{kind} {name}: no CRD for it in Gateway API {aks_go.GATEWAY_API_VERSION}" for kind, name in unchecked]
+        for item in checked:
+            problems += [f"{item['kind']} {item['name']} ({item['crd']}): {error}" for error in item["errors"]]
+        if not any(item["errors"] for item in checked):
+            names = ", ".join(f"{c['kind']} {c['name']}" for c in checked)
+            print(f"  ok   aks {label}: {names} valid against "
+                  f"Gateway API {aks_go.GATEWAY_API_VERSION}'s CRDs ({sum(c['rules'] for c in checked)} CEL rules held)")
+    kind, route = front_door(documents)
+    if route is not None:
+        host = PLACEHOLDERS["HOST"]
+        services = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Service"}
+        sidecar_http = port(containers(pods["frontend"])[1], "dapr-http")
+        for method, path, wanted in EXPECTED:
+            got = route(host, method, path)
+            if wanted.startswith("redirect:"):
+                if got.redirect != wanted.removeprefix("redirect:"):
+                    problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected a redirect to "
+                                    f"{wanted.removeprefix('redirect:')}")
+                continue
+            if got.path != wanted or got.backend is None:
+                problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected the sidecar to see {wanted}")
+                continue
+            service = services.get(got.backend[0])
+            target = resolve_target(service, got.backend[1], pods["frontend"]) if service else None
+            if service is None:
+                problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, a Service "
+                                "the rendering does not hold (so its ports cannot be checked)")
+            elif target != sidecar_http:
+                problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, which reaches "
+                                f"the frontend pod's port {target}, not its sidecar's HTTP port {sidecar_http}")
+        for method, path in REFUSED:
+            got = route(host, method, path)
+            if got.backend is not None:
+                problems.append(f"{kind}: {method} {path} reaches {got.describe()}: not one of the frontend's own paths")
+        if not problems:
+            sent = ", ".join(f"{m} {p}" for m, p, _ in EXPECTED)
+            print(f"  ok   aks {label}: the {kind} sends {sent} to the "
+                  f"frontend's sidecar HTTP port as its invocation paths, and nothing else "
+                  f"({len(REFUSED)} other paths refused)")
+    for problem in problems:
+        fail(f"aks {label}: {problem}")
+
+
+def resolve_target(service: dict, number: int, pod: dict) -> int | None:
+    """The pod port a Service's port reaches: targetPort by number, or by a container port's
+    name on the (injected) pod."""
+    labels = pod["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in service["spec"].get("selector", {}).items()):
+        return None
+    for item in service["spec"]["ports"]:
+        if item["port"] == number:
+            target = item.get("targetPort", number)
+            if isinstance(target, int):
+                return target
+            return next((p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])
+                         if p.get("name") == target), None)
+    return None
+
+
+# --- the sidecars' API allowlists ----------------------------------------------------------
+
+def grpc_groups() -> dict[str, str]:
+    """Dapr's gRPC methods and the API group of each ("SaveState" -> "state.v1"), read from the
+    pinned Dapr's own allowlist table (pkg/api/grpc/endpoints.go)."""
+    source = (aks_go.dapr_module() / "pkg/api/grpc/endpoints.go").read_text()
+    table = source[source.index("var endpoints = map[string][]string{"):]
+    table = table[:table.index("\n}\n")]
+    groups = {}
+    for group, methods in re.findall(r'"([a-z0-9]+\.v[a-z0-9]+)": \{([^}]*)\}', table):
+        for method in re.findall(r'"v1\.Dapr/(\w+)"', methods):
+            groups[method] = group
+    return groups
+
+
+def apis_used(folders: list[str], grpc: dict[str, str]) -> tuple[set[str], set[str]]:
+    """The Dapr APIs a crate's own code (outside its tests) calls: over HTTP the `/v1.0/NAME`
+    paths it names; over gRPC the methods of Dapr's service it calls through the generated
+    client (`client.save_state(` is SaveState)."""
+    http_names, grpc_names = set(), set()
+    for folder in folders:
+        for path in (REPO / folder).rglob("*.rs"):
+            text = path.read_text().split("#[cfg(test)]")[0]
+            http_names |= set(re.findall(r'"/v1\.0/([a-z]+)', text))
+            if "dapr.proto.runtime.v1.Dapr" in text or "DaprClient" in text:
+                for call in re.findall(r"client\.([a-z_]+)\(", text):
+                    method = "".join(part.title() for part in call.split("_"))
+                    if method in grpc:
+                        grpc_names.add(grpc[method])
+    return http_names, grpc_names
+
+
+def check_api_allowlists(label: str, documents: list[dict]) -> None:
+    configurations = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Configuration"}
+    components = [d for d in documents if d.get("kind") == "Component"]
+    grpc = grpc_groups()
+    for app in ("frontend", "backend"):
+        used_http, used_grpc = apis_used([f"{app}/src", "service-kit/src"], grpc)
+        allowed = ((configurations.get(app) or {}).get("spec", {}).get("api") or {}).get("allowed") or []
+        http_names = {r["name"] for r in allowed if r.get("protocol", "http").lower() == "http"}
+        grpc_names = {f"{r['name']}.{r['version']}" for r in allowed if r.get("protocol", "").lower() == "grpc"}
+        crypto = [c["metadata"]["name"] for c in components if c["spec"]["type"].startswith("crypto.")
+                  and app in (c.get("scopes") or [app])]
+        problems = []
+        if not allowed:
+            problems.append(f"Configuration {app} has no spec.api.allowed: its sidecar serves every Dapr API "
+                            f"(its app uses {', '.join(sorted(used_http | used_grpc))})")
+        else:
+            # daprd serves every API of a protocol that has no rule (pkg/api/http/server.go,
+            # pkg/api/grpc/endpoints.go): each protocol needs rules, and only the used ones.
+            if http_names != used_http:
+                problems.append(f"Configuration {app} allows the HTTP APIs {sorted(http_names) or 'all (no rule)'}, "
+                                f"its app calls {sorted(used_http)}")
+            inert = not used_grpc and grpc_names == {"crypto.v1alpha1"} and not crypto
+            if grpc_names != used_grpc and not inert:
+                problems.append(f"Configuration {app} allows the gRPC APIs {sorted(grpc_names) or 'all (no rule)'}, "
+                                f"its app calls {sorted(used_grpc) or 'none'}"
+                                f"{' (crypto components ' + str(crypto) + ' apply)' if crypto else ''}")
+        for problem in problems:
+            fail(f"aks {label}: {problem}")
+        if not problems:
+            print(f"  ok   aks {label}: {app}'s sidecar serves only what its app calls: HTTP "
+                  f"{', '.join(sorted(used_http))}; gRPC {', '.join(sorted(used_grpc)) or 'nothing'}")
+
+
+# --- resiliency ----------------------------------------------------------------------------
+
+def check_resiliency(label: str, documents: list[dict], pods: dict[str, dict]) -> None:
+    """The frontend's sidecar's work on one call fits in the app's timeout, and no retry can
+    follow an attempt whose write may have landed."""
+    app = containers(pods["frontend"])[0]
+    budget_s = int(env_value(app, "SIDECAR_TIMEOUT_MS") or default_from_settings("SIDECAR_TIMEOUT_MS")) / 1000
+    for resiliency in (d for d in documents if d.get("kind") == "Resiliency"):
+        spec = resiliency["spec"]
+        policies = spec.get("policies", {})
+        for target, applied in (spec.get("targets", {}).get("apps") or {}).items():
+            problems = []
+            timeout = applied.get("timeout")
+            timeout_s = seconds(policies.get("timeouts", {}).get(timeout, timeout)) if timeout else None
+            retry = policies.get("retries", {}).get(applied.get("retry")) if applied.get("retry") else None
+            retries, pauses = 0, 0.0
+            if retry:
+                retries = int(retry.get("maxRetries", -1))
+                if retries < 0:
+                    problems.append(f"retry {applied['retry']} retries without end (maxRetries -1)")
+                elif retry.get("policy", "constant") == "constant":
+                    pauses = retries * seconds(retry.get("duration", "5s"))
+                else:  # exponential: at most maxInterval each (Dapr's default 60 s)
+                    pauses = retries * seconds(retry.get("maxInterval", "60s"))
+                matching = retry.get("matching") or {}
+                codes = parse_codes(matching.get("httpStatusCodes", ""))
+                if not codes:
+                    problems.append(f"retry {applied['retry']} has no matching.httpStatusCodes: daprd retries every "
+                                    "error status of the backend, 412 and 502 of a save that landed included")
+                elif codes - {503}:
+                    problems.append(f"retry {applied['retry']} retries HTTP {sorted(codes - {503})}: answers a write "
+                                    "can give after it landed (only 503, nothing stored, is safe)")
+                if not matching.get("gRPCStatusCodes"):
+                    problems.append(f"retry {applied['retry']} has no matching.gRPCStatusCodes: every gRPC error is retried")
+                if timeout_s is not None:
+                    problems.append(f"timeout {timeout} ({timeout_s:g} s) with retry {applied['retry']}: daprd retries "
+                                    "a timed-out attempt whatever `matching` says (pkg/resiliency/policy.go), and a "
+                                    "timed-out save may have landed")
+            worst = (retries + 1) * (timeout_s or 0) + pauses
+            if worst >= budget_s:
+                problems.append(f"up to {worst:g} s of attempts and pauses ({retries} retries, timeout "
+                                f"{timeout_s if timeout_s is not None else 'none'}) against the app's {budget_s:g} s "
+                                "(SIDECAR_TIMEOUT_MS): the client is told 504 while daprd still works on the call")
+            for problem in problems:
+                fail(f"aks {label}: Resiliency {resiliency['metadata']['name']} for {target}: {problem}")
+            if not problems:
+                print(f"  ok   aks {label}: Resiliency for {target}: {retries} retries only on HTTP 503 / gRPC "
+                      f"{retry['matching']['gRPCStatusCodes'] if retry else '-'}, {pauses:g} s of pauses, no "
+                      f"timeout of daprd's own: inside the app's {budget_s:g} s")
+
+
+def parse_codes(text: str) -> set[int]:
+    codes = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        codes |= set(range(int(low), int(high or low) + 1))
+    return codes
+
+
+# --- the injected sidecar's flags, on the real daprd ---------------------------------------
+
+# The flags of the injected daprd that behave the same outside Kubernetes; ports, addresses,
+# mode and control-plane addresses are replaced by loopback ones.
+RUNTIME_FLAGS = {"--app-id", "--app-protocol", "--log-level", "--dapr-graceful-shutdown-seconds",
+                 "--read-buffer-size", "--dapr-http-read-buffer-size", "--max-body-size"}
+# How long the app takes with the request in flight when daprd is told to stop: longer than
+# daprd's default grace (5 s), shorter than the app's drain.
+SLOW_ANSWER_SECONDS = 7
+
+
+def runtime_flags(daprd: dict) -> list[str]:
+    args = daprd["args"][1:] if daprd["args"][:1] == ["/daprd"] else daprd["args"]
+    kept = []
+    for index, arg in enumerate(args):
+        if arg in RUNTIME_FLAGS and index + 1 < len(args):
+            kept += [arg, args[index + 1]]
+    return kept
+
+
+def without(flags: list[str], name: str) -> list[str]:
+    index = flags.index(name)
+    return flags[:index] + flags[index + 2:]
+
+
+def check_real_daprd(frontend: dict) -> None:
+    """daprd started with the injected sidecar's own runtime flags takes a request with a
+    16 KiB Authorization header to the app, and answers a request that was in flight when it
+    got SIGTERM after SLOW_ANSWER_SECONDS; started without the read-buffer flag it refuses the
+    header, without the graceful-shutdown flag (daprd's 5 s) it drops the request."""
+    daprd = containers(frontend)[1]
+    flags = runtime_flags(daprd)
+    app = AppServer()
+    try:
+        large = lambda port, _: large_header_request(port)
+        with_buffer = run_daprd(flags, app.port, large)
+        without_buffer = run_daprd(without(flags, "--read-buffer-size"), app.port, large) \
+            if "--read-buffer-size" in flags else with_buffer
+        with_grace = run_daprd(flags, app.port, request_across_sigterm)
+        without_grace = run_daprd(without(flags, "--dapr-graceful-shutdown-seconds"), app.port,
+                                  request_across_sigterm) if "--dapr-graceful-shutdown-seconds" in flags else with_grace
+    finally:
+        app.stop()
+    shown = " ".join(flags)
+    if with_buffer != 200:
+        fail(f"aks base: daprd with the injected flags ({shown}) answered {with_buffer} to a "
+             f"{LARGE_HEADER // 1024} KiB Authorization header, expected 200 from the app")
+    elif without_buffer == 200:
+        fail("aks base: daprd without --read-buffer-size took the large header too: the check proves nothing")
+    else:
+        print(f"  ok   aks base: real daprd with the injected --read-buffer-size {flag(daprd, '--read-buffer-size')} "
+              f"passes a {LARGE_HEADER // 1024} KiB Authorization header to the app (without the flag: {without_buffer})")
+    if with_grace != 200:
+        fail(f"aks base: daprd with the injected flags ({shown}), stopped while the app took "
+             f"{SLOW_ANSWER_SECONDS} s to answer, gave {with_grace}, expected the app's 200")
+    elif without_grace == 200:
+        fail("aks base: daprd without --dapr-graceful-shutdown-seconds kept the request too: the check proves nothing")
+    else:
+        print(f"  ok   aks base: real daprd with the injected --dapr-graceful-shutdown-seconds "
+              f"{flag(daprd, '--dapr-graceful-shutdown-seconds')}, stopped 1 s into a call the app answers after "
+              f"{SLOW_ANSWER_SECONDS} s, still delivers the answer (with daprd's default: {without_grace})")
+
+
+class AppServer:
+    """The app behind daprd: 200 to everything, after SLOW_ANSWER_SECONDS on /slow."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.endswith("/slow"):
+                    time.sleep(SLOW_ANSWER_SECONDS)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # daprd gave up on the call (the run without the grace period)
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+
+
+def large_header_request(http_port: int) -> int | str:
+    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+    token = "e" * (LARGE_HEADER - len("Bearer "))
+    connection.request("POST", "/v1.0/invoke/frontend/method/call", body=b"{}",
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return connection.getresponse().status
+
+
+def request_across_sigterm(http_port: int, process: subprocess.Popen) -> int | str:
+    outcome: list = []
+
+    def call():
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
+            connection.request("GET", "/v1.0/invoke/frontend/method/slow")
+            outcome.append(connection.getresponse().status)
+        except OSError as error:
+            outcome.append(f"no answer ({error.__class__.__name__})")
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    thread.join(timeout=40)
+    return outcome[0] if outcome else "no answer"
+
+
+def run_daprd(flags: list[str], app_port: int, action) -> int | str:
+    """Starts daprd with the flags and loopback ports, waits until it is ready, returns what
+    action(its HTTP port, the process) returns, and stops it."""
+    http_port = free_port()
+    with tempfile.TemporaryDirectory(prefix="validate-daprd-flags-") as work:
+        (Path(work) / "resources").mkdir()
+        command = [DAPRD, *flags, "--app-port", str(app_port), "--dapr-http-port", str(http_port),
+                   "--dapr-grpc-port", str(free_port()), "--dapr-internal-grpc-port", str(free_port()),
+                   "--metrics-port", str(free_port()), "--dapr-public-port", str(free_port()),
+                   "--resources-path", str(Path(work) / "resources")]
+        with open(Path(work) / "daprd.log", "w") as log:
+            process = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    return f"daprd exited: {(Path(work) / 'daprd.log').read_text()[-500:]}"
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+                    connection.request("GET", "/v1.0/healthz/outbound")
+                    if connection.getresponse().status == 204:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            return action(http_port, process)
+        except OSError as error:
+            return f"no answer ({error})"
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

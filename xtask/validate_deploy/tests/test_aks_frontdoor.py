@@ -1,0 +1,56 @@
+"""The front door's routing as the aks and daprd checks follow it (aks_frontdoor.py)."""
+
+from validate_deploy.aks_frontdoor import http_route, nginx_route
+
+
+def route(rules, hostnames=("h",)):
+    return {"kind": "HTTPRoute", "spec": {"hostnames": list(hostnames), "parentRefs": [{"name": "g"}], "rules": rules}}
+
+
+def backend(name="svc", port=3500):
+    return [{"name": name, "port": port}]
+
+
+def test_exact_beats_prefix_and_rewrites_replace_the_path():
+    routes = [route([
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backend("other")},
+        {"matches": [{"path": {"type": "Exact", "value": "/call"}, "method": "POST"}],
+         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath",
+                                                                     "replaceFullPath": "/v1.0/invoke/f/method/call"}}}],
+         "backendRefs": backend()},
+    ])]
+    got = http_route(routes, "h", "POST", "/call")
+    assert (got.backend, got.path) == (("svc", 3500), "/v1.0/invoke/f/method/call")
+    # Another method falls to the prefix rule; another host has no route.
+    assert http_route(routes, "h", "GET", "/call").backend == ("other", 3500)
+    assert http_route(routes, "elsewhere", "POST", "/call").backend is None
+
+
+def test_prefix_matches_whole_segments_and_replace_prefix_keeps_the_rest():
+    routes = [route([{"matches": [{"path": {"type": "PathPrefix", "value": "/api/"}}],
+                      "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                          "type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}],
+                      "backendRefs": backend()}])]
+    assert http_route(routes, "h", "GET", "/api/x").path == "/v1/x"
+    assert http_route(routes, "h", "GET", "/apix").backend is None
+
+
+def test_redirects_and_the_plain_http_listener():
+    routes = [route([{"matches": [{"path": {"type": "Exact", "value": "/"}}],
+                      "filters": [{"type": "RequestRedirect", "requestRedirect": {"path": {
+                          "type": "ReplaceFullPath", "replaceFullPath": "/page/"}}}]}]),
+              {"kind": "HTTPRoute", "spec": {"parentRefs": [{"name": "g", "sectionName": "http"}],
+                                              "rules": [{"backendRefs": backend("leak")}]}}]
+    assert http_route(routes, "h", "GET", "/").redirect == "/page/"
+    assert http_route(routes, "h", "GET", "/x").backend is None
+
+
+def test_nginx_longest_regex_wins_and_rewrite_target_applies():
+    ingress = lambda name, path, annotations: {
+        "kind": "Ingress", "metadata": {"name": name, "annotations": annotations},
+        "spec": {"rules": [{"host": "h", "http": {"paths": [
+            {"path": path, "backend": {"service": {"name": "svc", "port": {"number": 3500}}}}]}}]}}
+    ingresses = [ingress("api", "/call$", {"nginx.ingress.kubernetes.io/rewrite-target": "/v1.0/invoke/f/method/call"}),
+                 ingress("home", "/", {"nginx.ingress.kubernetes.io/temporal-redirect": "https://h/page/"})]
+    assert nginx_route(ingresses, "h", "POST", "/call").path == "/v1.0/invoke/f/method/call"
+    assert nginx_route(ingresses, "h", "GET", "/elsewhere").redirect == "/page/"
