@@ -10,7 +10,9 @@
 #    Contributor role (data plane only: it cannot manage or delete the account)
 #
 # Prints shell assignments for the caller: COSMOS_URL, BACKEND_IDENTITY_ID,
-# BACKEND_IDENTITY_CLIENT_ID. Progress goes to stderr. Re-running it changes nothing.
+# BACKEND_IDENTITY_CLIENT_ID. Progress goes to stderr. Re-running it changes nothing: every
+# resource is looked up by its exact name and made only if missing; other accounts in the group
+# are never touched.
 # Needs: az (logged in).
 set -euo pipefail
 
@@ -20,8 +22,8 @@ usage: deploy/cosmos.sh --resource-group NAME --location REGION [options]
 
   --resource-group, -g NAME  resource group (created if missing)
   --location, -l REGION      Azure region, e.g. westeurope
-  --cosmos-account NAME      Cosmos DB account, globally unique (default: the group's first
-                             account, else dapr-pair-<random>)
+  --cosmos-account NAME      Cosmos DB account, globally unique (default: dapr-pair-<hash>,
+                             the same name for the same subscription and group on every run)
   --identity NAME            the backend's managed identity (default: dapr-pair-backend)
 USAGE
 }
@@ -42,30 +44,42 @@ if [ -z "$resource_group" ] || [ -z "$location" ]; then
   exit 2
 fi
 step() { printf '\n==> %s\n' "$*" >&2; }
+# 12 hex digits of the SHA-256 of stdin (GNU coreutils or macOS).
+hash12() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-12; }
 
 step "Resource group $resource_group"
-az group create --name "$resource_group" --location "$location" --output none
-
-step "Cosmos DB: account, database dapr-pair, container state (/partitionKey)"
-if [ -z "$cosmos_account" ]; then
-  # Reuse the account of an earlier run, else make a new globally unique name.
-  cosmos_account="$(az cosmosdb list --resource-group "$resource_group" --query "[0].name" --output tsv)"
-  cosmos_account="${cosmos_account:-dapr-pair-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}"
+# Not `az group create` on a group that exists: that is a PUT, which would drop its tags.
+if ! az group show --name "$resource_group" --output none 2>/dev/null; then
+  az group create --name "$resource_group" --location "$location" --output none
 fi
+group_id="$(az group show --name "$resource_group" --query id --output tsv)"
+
+# A globally unique name that is the same on every run for this group: the account of an
+# earlier run is found by its exact name (never "the first account of the group").
+cosmos_account="${cosmos_account:-dapr-pair-$(printf '%s' "$group_id" | tr '[:upper:]' '[:lower:]' | hash12)}"
+step "Cosmos DB: account $cosmos_account, database dapr-pair, container state (/partitionKey)"
 if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
   # Keys off: only Entra identities with a data-plane role can read or write.
   az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
     --locations regionName="$location" --disable-local-auth true --output none
 fi
-az cosmosdb sql database create --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --name dapr-pair --output none
-az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
+if ! az cosmosdb sql database show --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --name dapr-pair --output none 2>/dev/null; then
+  az cosmosdb sql database create --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --name dapr-pair --output none
+fi
+if ! az cosmosdb sql container show --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --database-name dapr-pair --name state --output none 2>/dev/null; then
+  az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
+fi
 cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
   --query documentEndpoint --output tsv)"
 
 step "Managed identity $identity with Cosmos DB Built-in Data Contributor"
-az identity create --name "$identity" --resource-group "$resource_group" --location "$location" --output none
+if ! az identity show --name "$identity" --resource-group "$resource_group" --output none 2>/dev/null; then
+  az identity create --name "$identity" --resource-group "$resource_group" --location "$location" --output none
+fi
 identity_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query id --output tsv)"
 identity_client_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query clientId --output tsv)"
 identity_principal_id="$(az identity show --name "$identity" --resource-group "$resource_group" --query principalId --output tsv)"

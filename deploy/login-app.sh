@@ -12,7 +12,10 @@
 # - the Azure CLI as a pre-authorised client of that scope, so
 #   `az account get-access-token --scope api://<client id>/user_impersonation` gives curl a
 #   token without a consent prompt.
-# It makes no client secret: the caller resets one and hands it straight to where it is used.
+# It makes no client secret: the caller adds one (`az ad app credential reset --append`, which
+# keeps the others) and hands it straight to where it is used.
+# The registration is found by its exact display name (`az ad app list --display-name` matches
+# by prefix and would take another app); two registrations with that name are an error.
 # Needs: az (logged in), permission to create app registrations in the tenant.
 set -euo pipefail
 
@@ -29,7 +32,12 @@ if [ -z "$name" ] || [ -z "$redirect_uri" ]; then
   exit 2
 fi
 
-client_id="$(az ad app list --display-name "$name" --query "[0].appId" --output tsv)"
+# OData quotes a ' inside a string as ''.
+client_id="$(az ad app list --filter "displayName eq '${name//\'/\'\'}'" --query "[].appId" --output tsv)"
+if [ "$(printf '%s' "$client_id" | grep -c .)" -gt 1 ]; then
+  echo "login-app.sh: several app registrations are named $name; pick another --name" >&2
+  exit 1
+fi
 if [ -z "$client_id" ]; then
   client_id="$(az ad app create --display-name "$name" --sign-in-audience AzureADMyOrg \
     --enable-id-token-issuance true --query appId --output tsv)"

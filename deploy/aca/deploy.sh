@@ -6,16 +6,23 @@
 # 1. resource group, Cosmos DB account (keys disabled), database `dapr-pair`, container `state`
 #    (/partitionKey), and a user-assigned identity for the backend with Cosmos DB's Data
 #    Contributor role: deploy/cosmos.sh
-# 2. Container Apps environment
+# 2. a Log Analytics workspace and the Container Apps environment (workload profiles) that
+#    sends its logs there
 # 3. the environment's Dapr state store component (deploy/aca/statestore.yaml), scoped to backend
-# 4. backend: `az containerapp up` from the Dockerfile, internal ingress, identity, Dapr
-# 5. frontend: the same image, external ingress, Dapr
-# 6. probes, resources and replica counts for both
-# 7. an Entra app registration (deploy/login-app.sh) and Container Apps' built-in auth in
-#    front of the frontend
+# 4. an Azure Container Registry with its admin user off, and an identity that may only pull
+#    from it (AcrPull): both apps pull their image with it, and no app keeps a registry password
+# 5. backend: `az containerapp up` builds the image from the Dockerfile, internal ingress,
+#    identity, Dapr
+# 6. frontend: the same image, internal ingress for now, Dapr
+# 7. probes, resources and replica counts for both
+# 8. an Entra app registration (deploy/login-app.sh) and Container Apps' built-in auth in
+#    front of the frontend; only then the frontend's ingress turns external
 #
-# Then it prints the frontend's URL and the curl to run. Re-running it updates in place.
-# Needs: az (logged in: `az login`), permission to create app registrations in the tenant.
+# Then it prints the frontend's URL and the curl to run. Re-running it updates in place: every
+# resource is found by its exact name, made only if missing, and nothing else is touched.
+# Needs: az (logged in: `az login`), permission to create app registrations in the tenant, and
+# Owner (or Contributor plus Role Based Access Control Administrator) on the resource group:
+# the script grants the pull identity AcrPull.
 set -euo pipefail
 
 usage() {
@@ -25,14 +32,19 @@ usage: deploy/aca/deploy.sh --resource-group NAME --location REGION [options]
   --resource-group, -g NAME  resource group (created if missing)
   --location, -l REGION      Azure region, e.g. westeurope
   --environment NAME         Container Apps environment (default: dapr-pair-env)
-  --cosmos-account NAME      Cosmos DB account, globally unique (default: dapr-pair-<random>)
+  --cosmos-account NAME      Cosmos DB account, globally unique (default: dapr-pair-<hash>)
   --identity NAME            the backend's managed identity (default: dapr-pair-backend)
+  --registry NAME            container registry, globally unique (default: daprpair<hash>)
+  --pull-identity NAME       the identity both apps pull with (default: dapr-pair-pull)
   --app-registration NAME    Entra app registration for login (default: dapr-pair-<group>)
+  --image IMAGE              deploy this image instead of building one with ACR Tasks (which
+                             free-trial subscriptions refuse): one in the registry above, or
+                             a public one
 USAGE
 }
 
 resource_group="" location="" environment="dapr-pair-env" cosmos_account=""
-identity="dapr-pair-backend" app_registration=""
+identity="dapr-pair-backend" registry="" pull_identity="dapr-pair-pull" app_registration="" image=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -g | --resource-group) resource_group="$2"; shift 2 ;;
@@ -40,7 +52,10 @@ while [ $# -gt 0 ]; do
     --environment) environment="$2"; shift 2 ;;
     --cosmos-account) cosmos_account="$2"; shift 2 ;;
     --identity) identity="$2"; shift 2 ;;
+    --registry) registry="$2"; shift 2 ;;
+    --pull-identity) pull_identity="$2"; shift 2 ;;
     --app-registration) app_registration="$2"; shift 2 ;;
+    --image) image="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,18 +76,37 @@ frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false AUTH_MODE=easyauth LO
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+admin_on=""
+# Also when the script stops half-way: the registry's admin user goes off again (admin_off).
+trap 'admin_off; rm -rf "$work"' EXIT
 step() { printf '\n==> %s\n' "$*" >&2; }
+hash12() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-12; }
+app_exists() { az containerapp show --name "$1" --resource-group "$resource_group" --output none 2>/dev/null; }
 
 # Cosmos DB, its database and container, and the backend's identity with its data role.
 cosmos_args=(--resource-group "$resource_group" --location "$location" --identity "$identity")
 [ -z "$cosmos_account" ] || cosmos_args+=(--cosmos-account "$cosmos_account")
 cosmos_env="$("$here/../cosmos.sh" "${cosmos_args[@]}")"
 eval "$cosmos_env"  # COSMOS_URL, BACKEND_IDENTITY_ID, BACKEND_IDENTITY_CLIENT_ID
+group_id="$(az group show --name "$resource_group" --query id --output tsv)"
 
-step "Container Apps environment $environment"
-az containerapp env create --name "$environment" --resource-group "$resource_group" \
-  --location "$location" --output none
+step "Container Apps environment $environment (workload profiles), logs to workspace dapr-pair-logs"
+if ! az containerapp env show --name "$environment" --resource-group "$resource_group" --output none 2>/dev/null; then
+  # A workspace of its own name: without one, `env create` makes a new workspace on every call.
+  if ! az monitor log-analytics workspace show --resource-group "$resource_group" \
+    --workspace-name dapr-pair-logs --output none 2>/dev/null; then
+    az monitor log-analytics workspace create --resource-group "$resource_group" \
+      --workspace-name dapr-pair-logs --location "$location" --output none
+  fi
+  logs_id="$(az monitor log-analytics workspace show --resource-group "$resource_group" \
+    --workspace-name dapr-pair-logs --query customerId --output tsv)"
+  logs_key="$(az monitor log-analytics workspace get-shared-keys --resource-group "$resource_group" \
+    --workspace-name dapr-pair-logs --query primarySharedKey --output tsv)"
+  az containerapp env create --name "$environment" --resource-group "$resource_group" \
+    --location "$location" --enable-workload-profiles true \
+    --logs-workspace-id "$logs_id" --logs-workspace-key "$logs_key" --output none
+  unset logs_key
+fi
 
 step "Dapr component statestore (Cosmos DB, managed identity, scoped to backend)"
 component="$(<"$here/statestore.yaml")"
@@ -82,30 +116,103 @@ printf '%s\n' "$component" >"$work/statestore.yaml"
 az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
   --dapr-component-name statestore --yaml "$work/statestore.yaml" --output none
 
-step "backend: build the image from the Dockerfile and deploy it (internal ingress)"
-# Internal ingress: reachable only inside the environment, and even there the app answers
-# only requests carrying the APP_API_TOKEN that Container Apps gives its Dapr sidecar.
-az containerapp up --name backend --resource-group "$resource_group" --environment "$environment" \
-  --location "$location" --source "$repo" --ingress internal --target-port 8080 \
-  --env-vars "${backend_env[@]}"
-image="$(az containerapp show --name backend --resource-group "$resource_group" \
-  --query "properties.template.containers[0].image" --output tsv)"
+registry="${registry:-daprpair$(printf '%s' "$group_id" | tr '[:upper:]' '[:lower:]' | hash12)}"
+step "Registry $registry (admin user off) and identity $pull_identity that may pull from it"
+if ! az acr show --name "$registry" --resource-group "$resource_group" --output none 2>/dev/null; then
+  az acr create --name "$registry" --resource-group "$resource_group" --location "$location" \
+    --sku Basic --admin-enabled false --output none
+fi
+registry_id="$(az acr show --name "$registry" --resource-group "$resource_group" --query id --output tsv)"
+registry_server="$(az acr show --name "$registry" --resource-group "$resource_group" --query loginServer --output tsv)"
+if ! az identity show --name "$pull_identity" --resource-group "$resource_group" --output none 2>/dev/null; then
+  az identity create --name "$pull_identity" --resource-group "$resource_group" --location "$location" --output none
+fi
+pull_identity_id="$(az identity show --name "$pull_identity" --resource-group "$resource_group" --query id --output tsv)"
+pull_principal_id="$(az identity show --name "$pull_identity" --resource-group "$resource_group" --query principalId --output tsv)"
+if [ -z "$(az role assignment list --assignee-object-id "$pull_principal_id" --scope "$registry_id" \
+  --role AcrPull --query "[].id" --output tsv)" ]; then
+  az role assignment create --assignee-object-id "$pull_principal_id" --assignee-principal-type ServicePrincipal \
+    --role AcrPull --scope "$registry_id" --output none
+fi
+
+# The app pulls from the registry as the pull identity; the registry password `up` stored, if
+# any, is removed.
+pull_with_identity() {
+  local secret
+  secret="$(az containerapp show --name "$1" --resource-group "$resource_group" \
+    --query "properties.configuration.registries[?server=='$registry_server'].passwordSecretRef | [0]" --output tsv)"
+  az containerapp registry set --name "$1" --resource-group "$resource_group" --server "$registry_server" \
+    --identity "$pull_identity_id" --output none
+  if [ -n "$secret" ]; then
+    az containerapp secret remove --name "$1" --resource-group "$resource_group" --secret-names "$secret" --output none
+  fi
+}
+# Both admin passwords renewed (the one `up` read is dead even if the admin user comes back),
+# then the admin user off.
+admin_off() {
+  [ -n "$admin_on" ] || return 0
+  admin_on=""
+  az acr credential renew --name "$registry" --password-name password --output none
+  az acr credential renew --name "$registry" --password-name password2 --output none
+  az acr update --name "$registry" --admin-enabled false --output none
+}
+# An app from an image that is already built (the frontend always; the backend with --image),
+# created with internal ingress, pulling as the pull identity from the registry. An app that
+# exists pulls as that identity from now on; its image is set with the probes below.
+app_from_image() {
+  local app="$1"
+  shift
+  if app_exists "$app"; then
+    [[ "$image" != "$registry_server/"* ]] || pull_with_identity "$app"
+  elif [[ "$image" == "$registry_server/"* ]]; then
+    az containerapp create --name "$app" --resource-group "$resource_group" --environment "$environment" \
+      --image "$image" --registry-server "$registry_server" --registry-identity "$pull_identity_id" \
+      --ingress internal --target-port 8080 --env-vars "$@" --output none
+  else  # a public image
+    az containerapp create --name "$app" --resource-group "$resource_group" --environment "$environment" \
+      --image "$image" --ingress internal --target-port 8080 --env-vars "$@" --output none
+  fi
+}
+
+if [ -z "$image" ]; then
+  step "backend: az containerapp up builds the image from the Dockerfile in $registry (internal ingress)"
+  # `up --source` (azure-cli 2.91) reads the registry's admin password and keeps it as a secret
+  # of the app (_get_registry_details → _get_acr_cred): it has no identity option. So the admin
+  # user is on for this step only; right after it the app pulls as the pull identity, the secret
+  # goes, both passwords are renewed and the admin user is off again.
+  admin_on=1
+  az acr update --name "$registry" --admin-enabled true --output none
+  if app_exists backend; then
+    # `up` updates an existing registry entry in place and leaves its identity set: put the
+    # entry on the password first, so that it is never both.
+    az containerapp registry set --name backend --resource-group "$resource_group" \
+      --server "$registry_server" --output none
+  fi
+  az containerapp up --name backend --resource-group "$resource_group" --environment "$environment" \
+    --location "$location" --source "$repo" --registry-server "$registry_server" \
+    --ingress internal --target-port 8080 --env-vars "${backend_env[@]}"
+  pull_with_identity backend
+  admin_off
+  image="$(az containerapp show --name backend --resource-group "$resource_group" \
+    --query "properties.template.containers[0].image" --output tsv)"
+else
+  step "backend: image $image (internal ingress)"
+  app_from_image backend "${backend_env[@]}"
+fi
 az containerapp identity assign --name backend --resource-group "$resource_group" \
   --user-assigned "$BACKEND_IDENTITY_ID" --output none
 # `up` has no Dapr options: enable the sidecar afterwards.
 az containerapp dapr enable --name backend --resource-group "$resource_group" \
   --dapr-app-id backend --dapr-app-port 8080 --dapr-app-protocol http --output none
 
-step "frontend: the same image, external ingress"
-az containerapp up --name frontend --resource-group "$resource_group" --environment "$environment" \
-  --location "$location" --image "$image" --ingress external --target-port 8080 \
-  --env-vars "${frontend_env[@]}"
+step "frontend: the same image, internal ingress until its built-in auth is on"
+app_from_image frontend "${frontend_env[@]}"
 az containerapp dapr enable --name frontend --resource-group "$resource_group" \
   --dapr-app-id frontend --dapr-app-port 8080 --dapr-app-protocol http --output none
 
 step "Probes and replicas"
-# One replica stays up (no cold start on the first call); /readyz is ready only while the
-# Dapr sidecar answers, so traffic waits for it.
+# One replica stays up (no cold start on the first call); /readyz is ready only while the Dapr
+# sidecar answers, so traffic waits for it.
 yaml_env() {
   local setting
   for setting in "$@"; do
@@ -143,25 +250,42 @@ YAML
   az containerapp update --name "$app" --resource-group "$resource_group" --yaml "$work/$app.yaml" --output none
 done
 
-fqdn="$(az containerapp show --name frontend --resource-group "$resource_group" \
-  --query properties.configuration.ingress.fqdn --output tsv)"
+# The frontend's address once its ingress is external: <app>.<the environment's default domain>.
+domain="$(az containerapp env show --name "$environment" --resource-group "$resource_group" \
+  --query properties.defaultDomain --output tsv)"
+fqdn="frontend.$domain"
 tenant_id="$(az account show --query tenantId --output tsv)"
 
 step "Login: Entra app registration $app_registration and built-in auth on the frontend"
 client_id="$("$here/../login-app.sh" --name "$app_registration" \
   --redirect-uri "https://$fqdn/.auth/login/aad/callback")"
-# A new client secret each run; it goes straight into the container app's secrets.
-client_secret="$(az ad app credential reset --id "$client_id" --display-name easy-auth --years 1 \
+# A new client secret each run, added next to the others (--append: a reset without it deletes
+# every other credential of the registration); it goes straight into the container app's
+# secrets. The ones this script made before are deleted once the new one is in place.
+earlier_secrets="$(az ad app credential list --id "$client_id" --query "[?displayName=='easy-auth'].keyId" --output tsv)"
+client_secret="$(az ad app credential reset --id "$client_id" --append --display-name easy-auth --years 1 \
   --query password --output tsv)"
 az containerapp auth microsoft update --name frontend --resource-group "$resource_group" \
   --client-id "$client_id" --client-secret "$client_secret" --tenant-id "$tenant_id" \
   --issuer "https://login.microsoftonline.com/$tenant_id/v2.0" \
-  --allowed-audiences "$client_id" "api://$client_id" --yes --output none
+  --allowed-audiences "$client_id,api://$client_id" --yes --output none
 unset client_secret
 # Browsers without a session are sent to the Microsoft login page; the probes' paths stay open.
 az containerapp auth update --name frontend --resource-group "$resource_group" --enabled true \
   --unauthenticated-client-action RedirectToLoginPage --redirect-provider azureactivedirectory \
-  --excluded-paths /healthz /readyz --require-https true --output none
+  --excluded-paths "/healthz,/readyz" --require-https true --output none
+for key_id in $earlier_secrets; do
+  az ad app credential delete --id "$client_id" --key-id "$key_id" --output none
+done
+
+step "frontend: external ingress, now that built-in auth guards it"
+az containerapp ingress update --name frontend --resource-group "$resource_group" --type external --output none
+external_fqdn="$(az containerapp show --name frontend --resource-group "$resource_group" \
+  --query properties.configuration.ingress.fqdn --output tsv)"
+if [ "$external_fqdn" != "$fqdn" ]; then  # not the address the sign-in comes back to: fix that
+  fqdn="$external_fqdn"
+  "$here/../login-app.sh" --name "$app_registration" --redirect-uri "https://$fqdn/.auth/login/aad/callback" >/dev/null
+fi
 
 cat <<DONE
 

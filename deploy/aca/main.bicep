@@ -1,35 +1,60 @@
 // The Container Apps deployment of deploy.sh as infrastructure as code, for an image already
-// pushed to a registry (the GitHub Actions workflow, or `az acr build`). Deploy with:
+// in the registry of base.bicep (`az acr build`, or imported from what CI pushes), in three
+// steps (docs/container-apps.md, "The same with Bicep"):
+//   az deployment group create --resource-group RG --template-file deploy/aca/base.bicep
+//   az acr build --registry REGISTRY --image dapr-pair:1.0.0 .
 //   az deployment group create --resource-group RG --template-file deploy/aca/main.bicep \
-//     --parameters deploy/aca/main.parameters.json --parameters loginClientSecret=SECRET
-// The Entra app registration for login is made beforehand (deploy/login-app.sh, README
-// "Deploy to Azure Container Apps"); its client secret is passed at deploy time, never stored
-// in a file.
+//     --parameters deploy/aca/main.parameters.json
+// base.bicep makes everything the apps use with an identity, and grants the roles, before this
+// deployment makes the apps: the registry and the pull identity (AcrPull), Cosmos DB and the
+// backend's identity (data role), the Key Vault and the frontend's identity (Secrets User).
+// The sign-in app's client secret is in that vault (secret loginSecretName): the frontend
+// reads it through a Key Vault reference, it is never a parameter or in a file.
 
 @description('Azure region of every resource.')
 param location string = resourceGroup().location
 
-@description('Container image holding both services, e.g. myregistry.azurecr.io/dapr-pair:1.0.0.')
+@description('Container image holding both services, e.g. daprpairxyz.azurecr.io/dapr-pair:1.0.0.')
 param image string
 
-@description('Name of the Azure Container Registry in this resource group that holds the image, pulled with an identity of its own (AcrPull). Empty for a public image.')
-param registryName string = ''
+@description('Name of the Azure Container Registry of base.bicep that holds the image, pulled with the identity dapr-pair-pull (AcrPull). Empty for a public image.')
+param registryName string = 'daprpair${uniqueString(resourceGroup().id)}'
 
 @description('Name of the Container Apps environment.')
 param environmentName string = 'dapr-pair-env'
 
-@description('Globally unique Cosmos DB account name.')
+@description('The Cosmos DB account of base.bicep.')
 param cosmosAccountName string = 'dapr-pair-${uniqueString(resourceGroup().id)}'
+
+@description('The Key Vault of base.bicep.')
+param vaultName string = 'dapr-pair-${uniqueString(resourceGroup().id)}'
 
 @description('Client ID of the Entra app registration used for login.')
 param loginClientId string
 
-@secure()
-@description('Client secret of that app registration.')
-param loginClientSecret string
+@description('Name of the secret in the vault that holds that app registration\'s client secret.')
+param loginSecretName string = 'login-client-secret'
 
-var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
-var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+// Made and granted their roles by base.bicep, before the apps exist.
+resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: 'dapr-pair-pull'
+}
+
+resource backendIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: 'dapr-pair-backend'
+}
+
+resource frontendIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: 'dapr-pair-frontend'
+}
+
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' existing = {
+  name: cosmosAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: vaultName
+}
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'dapr-pair-logs'
@@ -40,10 +65,13 @@ resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource containerAppsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+// A workload-profiles environment, as `az containerapp env create` makes it for deploy.sh;
+// the apps run on its Consumption profile.
+resource containerAppsEnvironment 'Microsoft.App/managedEnvironments@2025-07-01' = {
   name: environmentName
   location: location
   properties: {
+    workloadProfiles: [ { name: 'Consumption', workloadProfileType: 'Consumption' } ]
     appLogsConfiguration: {
       destination: 'log-analytics'
       logAnalyticsConfiguration: {
@@ -54,67 +82,25 @@ resource containerAppsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01'
   }
 }
 
-resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
-  name: cosmosAccountName
-  location: location
-  kind: 'GlobalDocumentDB'
+// deploy/aca/statestore.yaml, the same component.
+resource statestore 'Microsoft.App/managedEnvironments/daprComponents@2025-07-01' = {
+  parent: containerAppsEnvironment
+  name: 'statestore'
   properties: {
-    databaseAccountOfferType: 'Standard'
-    disableLocalAuth: true
-    locations: [ { locationName: location, failoverPriority: 0 } ]
-  }
-}
-
-resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
-  parent: cosmos
-  name: 'dapr-pair'
-  properties: { resource: { id: 'dapr-pair' } }
-}
-
-resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  parent: database
-  name: 'state'
-  properties: {
-    resource: {
-      id: 'state'
-      partitionKey: { paths: [ '/partitionKey' ], kind: 'Hash' }
-    }
-  }
-}
-
-resource backendIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: 'dapr-pair-backend'
-  location: location
-}
-
-resource cosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
-  parent: cosmos
-  name: guid(cosmos.id, backendIdentity.id, dataContributorRoleId)
-  properties: {
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${dataContributorRoleId}'
-    principalId: backendIdentity.properties.principalId
-    scope: cosmos.id
-  }
-}
-
-// Both apps pull the image with this identity, which can do nothing else: the frontend must not
-// hold the backend's identity, which can read and write the data.
-resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: 'dapr-pair-pull'
-  location: location
-}
-
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = if (!empty(registryName)) {
-  name: registryName
-}
-
-resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(registryName)) {
-  scope: registry
-  name: guid(registry.id, pullIdentity.id, acrPullRoleId)
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
-    principalId: pullIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
+    componentType: 'state.azure.cosmosdb'
+    version: 'v1'
+    ignoreErrors: false
+    initTimeout: '60s'
+    metadata: [
+      { name: 'url', value: cosmos.properties.documentEndpoint }
+      { name: 'database', value: 'dapr-pair' }
+      { name: 'collection', value: 'state' }
+      { name: 'azureClientId', value: backendIdentity.properties.clientId }
+      // Only the managed identity: Dapr 1.16's default chain tries a SPIFFE assertion first,
+      // which can hang on Container Apps (microsoft/azure-container-apps #1676).
+      { name: 'azureAuthMethods', value: 'ManagedIdentity' }
+    ]
+    scopes: [ 'backend' ]
   }
 }
 
@@ -122,39 +108,22 @@ var registries = empty(registryName) ? [] : [
   { server: '${registryName}.azurecr.io', identity: pullIdentity.id }
 ]
 
-resource statestore 'Microsoft.App/managedEnvironments/daprComponents@2024-03-01' = {
-  parent: containerAppsEnvironment
-  name: 'statestore'
-  properties: {
-    componentType: 'state.azure.cosmosdb'
-    version: 'v1'
-    ignoreErrors: false
-    initTimeout: '30s'
-    metadata: [
-      { name: 'url', value: cosmos.properties.documentEndpoint }
-      { name: 'database', value: 'dapr-pair' }
-      { name: 'collection', value: 'state' }
-      { name: 'azureClientId', value: backendIdentity.properties.clientId }
-    ]
-    scopes: [ 'backend' ]
-  }
-}
-
 var probes = [
   { type: 'Liveness', httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 10 }
   { type: 'Readiness', httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 5 }
 ]
 
-resource backend 'Microsoft.App/containerApps@2024-03-01' = {
+resource backend 'Microsoft.App/containerApps@2025-07-01' = {
   name: 'backend'
   location: location
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: { '${backendIdentity.id}': {}, '${pullIdentity.id}': {} }
   }
-  dependsOn: [ statestore, container, cosmosDataContributor, acrPull ]
+  dependsOn: [ statestore ]
   properties: {
-    managedEnvironmentId: containerAppsEnvironment.id
+    environmentId: containerAppsEnvironment.id
+    workloadProfileName: 'Consumption'
     configuration: {
       // Internal: only apps in the environment; the app also demands the APP_API_TOKEN that
       // Container Apps gives its Dapr sidecar.
@@ -180,45 +149,58 @@ resource backend 'Microsoft.App/containerApps@2024-03-01' = {
   }
 }
 
-resource frontend 'Microsoft.App/containerApps@2024-03-01' = {
+var frontendIdentities = {
+  type: 'UserAssigned'
+  userAssignedIdentities: { '${pullIdentity.id}': {}, '${frontendIdentity.id}': {} }
+}
+
+// Everything of the frontend but its ingress, which is internal until its built-in auth is on
+// (frontend, frontendAuth), then external (frontendPublic).
+var frontendConfiguration = {
+  dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http' }
+  registries: registries
+  // The sign-in client secret, read from the vault as the frontend's identity.
+  secrets: [
+    {
+      name: 'microsoft-provider-authentication-secret'
+      keyVaultUrl: '${vault.properties.vaultUri}secrets/${loginSecretName}'
+      identity: frontendIdentity.id
+    }
+  ]
+}
+
+var frontendTemplate = {
+  containers: [
+    {
+      name: 'frontend'
+      image: image
+      env: [
+        { name: 'SERVICE', value: 'frontend' }
+        { name: 'REQUIRE_APP_API_TOKEN', value: 'false' }
+        { name: 'AUTH_MODE', value: 'easyauth' }
+        { name: 'LOG_FORMAT', value: 'json' }
+      ]
+      resources: { cpu: json('0.25'), memory: '0.5Gi' }
+      probes: probes
+    }
+  ]
+  scale: { minReplicas: 1, maxReplicas: 3 }
+}
+
+resource frontend 'Microsoft.App/containerApps@2025-07-01' = {
   name: 'frontend'
   location: location
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: { '${pullIdentity.id}': {} }
-  }
-  dependsOn: [ acrPull ]
+  identity: frontendIdentities
   properties: {
-    managedEnvironmentId: containerAppsEnvironment.id
-    configuration: {
-      // External ingress reaches the app directly, not through its sidecar: built-in auth
-      // guards it, and the app cannot demand the sidecar's token.
-      ingress: { external: true, targetPort: 8080 }
-      dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http' }
-      registries: registries
-      secrets: [ { name: 'microsoft-provider-authentication-secret', value: loginClientSecret } ]
-    }
-    template: {
-      containers: [
-        {
-          name: 'frontend'
-          image: image
-          env: [
-            { name: 'SERVICE', value: 'frontend' }
-            { name: 'REQUIRE_APP_API_TOKEN', value: 'false' }
-            { name: 'AUTH_MODE', value: 'easyauth' }
-            { name: 'LOG_FORMAT', value: 'json' }
-          ]
-          resources: { cpu: json('0.25'), memory: '0.5Gi' }
-          probes: probes
-        }
-      ]
-      scale: { minReplicas: 1, maxReplicas: 3 }
-    }
+    environmentId: containerAppsEnvironment.id
+    workloadProfileName: 'Consumption'
+    // Internal until frontendAuth is on: nothing from the internet reaches it before.
+    configuration: union(frontendConfiguration, { ingress: { external: false, targetPort: 8080 } })
+    template: frontendTemplate
   }
 }
 
-resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2024-03-01' = {
+resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = {
   parent: frontend
   name: 'current'
   properties: {
@@ -245,5 +227,23 @@ resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2024-03-01' = {
   }
 }
 
-output frontendUrl string = 'https://${frontend.properties.configuration.ingress.fqdn}'
-output loginRedirectUri string = 'https://${frontend.properties.configuration.ingress.fqdn}/.auth/login/aad/callback'
+// The same app with external ingress, once its built-in auth is on. External ingress reaches
+// the app directly, not through its sidecar: built-in auth guards it, and the app cannot
+// demand the sidecar's token.
+module frontendPublic 'frontend-public.bicep' = {
+  name: 'frontend-public'
+  dependsOn: [ frontendAuth ]
+  params: {
+    location: location
+    identity: frontendIdentities
+    properties: {
+      environmentId: containerAppsEnvironment.id
+      workloadProfileName: 'Consumption'
+      configuration: union(frontendConfiguration, { ingress: { external: true, targetPort: 8080 } })
+      template: frontendTemplate
+    }
+  }
+}
+
+output frontendUrl string = 'https://${frontendPublic.outputs.fqdn}'
+output loginRedirectUri string = 'https://${frontendPublic.outputs.fqdn}/.auth/login/aad/callback'
