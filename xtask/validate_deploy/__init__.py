@@ -2,9 +2,13 @@
 and passes their paths in the environment; `python -m validate_deploy [CHECK ...]` from xtask/
 runs them, default all):
 
-  az       every `az` command and flag in the deploy scripts, the README and the workflows
-           exists in the pinned azure-cli (`az <command> --help` works without a network)
-           (az.py; the commands are found by shell_commands.py)
+  az       every az command line of the scripts, Bicep comments, README.md, docs/*.md and
+           workflows through azure-cli's parser in-process (az_cli.py, shell_commands.py);
+           the upload `az containerapp up --source .` sends, packed by azure-cli, against the
+           Dockerfile's COPY sources and .gitignore, and the workflow building it on pull
+           requests (upload.py, az_upload.py); Azure components' auth methods against
+           components-contrib's source (azure_auth.py); deploy/aca/deploy.sh twice and with
+           --image against a recording az stand-in (journey.py, fake_azure.py)
   aks      the kustomization renders (deploy/aks/render.sh), the base and each overlay, and
            passes `kubernetes-validate --strict`; on each rendering Dapr 1.16.5's injector
            makes the pods and the NetworkPolicies are evaluated on them (cyclonus), the
@@ -22,9 +26,11 @@ runs them, default all):
            missing one silently); and the AKS frontend's sidecar, asked what each front door
            (HTTPRoute, overlay Ingress) sends it, answers the API path with 401/200 by token and the browsers' path with a
            redirect to the sign-in page (daprd.py, daprd_runs.py, aks_entry.py)
-  bicep    deploy/aca/main.bicep parses, declares no name that hides a function it calls, and
-           its parameters file names only declared parameters and gives every one without a
-           default (bicep.py)
+  bicep    every deploy/aca/*.bicep parses; parameters and module calls match; from the
+           dependency graph: external ingress only after the app's built-in auth, no identity
+           made or granted a role in the deployment that uses it, images pulled with an
+           identity, Microsoft.App stable, workload profiles, the sign-in secret from Key
+           Vault (bicep.py)
 
 Each check prints what it looked at; any failure makes the run exit non-zero.
 """

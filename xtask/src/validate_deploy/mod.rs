@@ -1,7 +1,7 @@
 //! `cargo xtask validate-deploy [CHECK...]`: the deploy files validated offline with real tools
 //! (Azure and Kubernetes are not needed). A full run lints every script (shellcheck), the
 //! Dockerfile (hadolint) and the GitHub workflows (actionlint), runs the tests of the Python
-//! package xtask/validate_deploy/, then its checks: az commands and flags, kustomize +
+//! package xtask/validate_deploy/, then its checks: az command lines through azure-cli's parser, the upload and the deploy journey, kustomize +
 //! kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd, Bicep
 //! parsing. Naming checks runs only those (and the package's tests), no lints.
 //!
