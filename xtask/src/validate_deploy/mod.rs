@@ -1,9 +1,10 @@
 //! `cargo xtask validate-deploy [CHECK...]`: the deploy files validated offline with real tools
 //! (Azure and Kubernetes are not needed). A full run lints every script (shellcheck), the
 //! Dockerfile (hadolint) and the GitHub workflows (actionlint), runs the tests of the Python
-//! package xtask/validate_deploy/, then its checks: az command lines through azure-cli's parser, the upload and the deploy journey, kustomize +
-//! kubernetes-validate, Dapr CRD schemas, every Dapr file loaded by the real daprd, Bicep
-//! parsing. Naming checks runs only those (and the package's tests), no lints.
+//! package xtask/validate_deploy/, then its checks: az command lines through azure-cli's
+//! parser, the upload and the deploy journey, kustomize + kubernetes-validate, the injected
+//! pods and their network paths, Dapr CRD schemas, every Dapr file loaded by the real daprd,
+//! the Bicep templates. Naming checks runs only those (and the package's tests), no lints.
 //!
 //! Tools are pinned (pins.rs) and cached under ~/.cache/dapr-pair: the first run installs
 //! azure-cli (~730 MB, a few minutes) and builds kustomize and actionlint; later runs reuse
