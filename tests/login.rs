@@ -61,7 +61,9 @@ async fn api_clients_need_a_valid_token_at_the_sidecar_and_at_the_app() {
     let issuer = provider.issuer.as_str();
     let stranger = SigningKey::generate("not-the-providers");
     let valid = key.sign(&tokens::claims(issuer, AUDIENCE, "ada", 300));
-    let bad_tokens: [(&str, Option<String>, &str); 7] = [
+    let mut issued_later = tokens::claims(issuer, AUDIENCE, "ada", 3600);
+    issued_later["iat"] = json!(tokens::now() + 900);
+    let bad_tokens: [(&str, Option<String>, &str); 8] = [
         ("no token", None, "missing bearer token"),
         (
             "expired",
@@ -77,6 +79,11 @@ async fn api_clients_need_a_valid_token_at_the_sidecar_and_at_the_app() {
             "wrong issuer",
             Some(key.sign(&tokens::claims("http://127.0.0.1:1", AUDIENCE, "ada", 300))),
             "another issuer",
+        ),
+        (
+            "issued 15 minutes from now",
+            Some(key.sign(&issued_later)),
+            "issued in the future",
         ),
         (
             "unknown kid",

@@ -33,6 +33,31 @@ struct TestApp {
     key: SigningKey,
 }
 
+/// The frontend for tokens of `issuer`, calling this sidecar.
+fn router_for(issuer: &str, sidecar: &MockServer, settings: &[&str]) -> axum::Router {
+    let settings = Settings::parse_from(
+        [
+            "frontend",
+            "--oidc-issuer",
+            issuer,
+            "--oidc-audience",
+            AUDIENCE,
+        ]
+        .iter()
+        .chain(settings),
+    );
+    let authenticator = Authenticator::from_settings(&settings.auth).unwrap();
+    let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
+    app(
+        CallState {
+            sidecar: client,
+            allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
+        },
+        None,
+        Arc::new(authenticator),
+    )
+}
+
 impl TestApp {
     /// The frontend with an issuer whose key set holds `key`, fetched again at most once a minute.
     async fn spawn() -> Self {
@@ -52,28 +77,7 @@ impl TestApp {
             .mount(&issuer)
             .await;
         let sidecar = MockServer::start().await;
-        let issuer_uri = issuer.uri();
-        let settings = Settings::parse_from(
-            [
-                "frontend",
-                "--oidc-issuer",
-                &issuer_uri,
-                "--oidc-audience",
-                AUDIENCE,
-            ]
-            .iter()
-            .chain(settings),
-        );
-        let authenticator = Authenticator::from_settings(&settings.auth).unwrap();
-        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
-        let router = app(
-            CallState {
-                sidecar: client,
-                allowlist: Arc::new(Allowlist::DEFAULT.parse().unwrap()),
-            },
-            None,
-            Arc::new(authenticator),
-        );
+        let router = router_for(&issuer.uri(), &sidecar, settings);
         Self {
             issuer,
             sidecar,
@@ -201,6 +205,40 @@ async fn each_kind_of_bad_token_gets_a_401_that_says_what_was_wrong() {
 }
 
 #[tokio::test]
+async fn each_listed_algorithm_gets_in_with_a_key_of_its_own_family() {
+    // JWT_ALGORITHMS=RS256,ES256 (documented as valid) with an issuer that has one key of each.
+    let app = TestApp::spawn_with(&["--jwt-algorithms", "RS256,ES256"]).await;
+    let ec = SigningKey::generate_es256("key-ec");
+    app.serve_keys(&[&app.key, &ec], 1).await;
+    for key in [&app.key, &ec] {
+        let (status, body, _) = app.get_page(Some(&key.sign(&app.claims(300)))).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", key.kid);
+    }
+    // An ES256 token where only RS256 is listed is still refused before any key is used.
+    let rs256_only = TestApp::spawn().await;
+    let ec = SigningKey::generate_es256("key-ec");
+    rs256_only.serve_keys(&[&ec], 0).await;
+    rs256_only
+        .assert_refused(Some(&ec.sign(&rs256_only.claims(300))), "ES256")
+        .await;
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused() {
+    let app = TestApp::spawn().await;
+    app.serve_keys(&[&app.key], 1).await;
+    // Beyond the leeway (30 s): refused, as daprd's bearer check refuses it.
+    let mut claims = app.claims(3600);
+    claims["iat"] = json!(tokens::now() + 600);
+    app.assert_refused(Some(&app.key.sign(&claims)), "issued in the future")
+        .await;
+    // Within the leeway: a clock a little ahead is fine.
+    claims["iat"] = json!(tokens::now() + 10);
+    let (status, body, _) = app.get_page(Some(&app.key.sign(&claims))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn a_key_id_of_sixty_kilobytes_is_not_echoed_whole() {
     let app = TestApp::spawn().await;
     app.serve_keys(&[&app.key], 1).await;
@@ -293,9 +331,47 @@ async fn health_probes_need_no_token() {
 async fn an_issuer_whose_keys_cannot_be_fetched_is_a_503_not_a_401() {
     // No key set is served: the issuer answers 404 for it.
     let app = TestApp::spawn().await;
-    let (status, body, _) = app.get_page(Some(&app.key.sign(&app.claims(300)))).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body.contains("keys could not be fetched"), "{body}");
+    let token = app.key.sign(&app.claims(300));
+    // Every request, not only the one that tried the fetch: the requests after it, within the
+    // refetch interval, must not become 401s for a key "not one of the issuer's".
+    for attempt in 1..=3 {
+        let (status, body, _) = app.get_page(Some(&token)).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request {attempt}: {body}"
+        );
+        assert!(body.contains("keys could not be fetched"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_a_503_that_says_so_on_every_request() {
+    let sidecar = MockServer::start().await;
+    // Nothing listens on port 1.
+    let router = router_for("http://127.0.0.1:1", &sidecar, &[]);
+    let key = SigningKey::generate("key-1");
+    let token = key.sign(&tokens::claims("http://127.0.0.1:1", AUDIENCE, "ada", 300));
+    for attempt in 1..=3 {
+        let request = Request::get("/")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request {attempt}: {body}"
+        );
+        assert!(body.contains("the issuer is unreachable"), "{body}");
+        // Its address is for the log, not for the caller.
+        assert!(!body.contains("127.0.0.1"), "{body}");
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub enum AuthError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    #[error("the token is issued in the future (its iat)")]
+    IssuedInTheFuture,
     #[error("the token is for another audience")]
     WrongAudience,
     #[error("the token is from another issuer")]
@@ -30,6 +32,9 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("the issuer's keys could not be fetched ({0})")]
     KeysUnavailable(String),
+    /// No connection to the issuer (refused, timed out, no such host).
+    #[error("the issuer is unreachable ({0})")]
+    IssuerUnreachable(String),
     #[error("no signed-in user: the X-MS-CLIENT-PRINCIPAL headers are missing")]
     NoPrincipal,
     #[error("the X-MS-CLIENT-PRINCIPAL header is not valid ({0})")]
@@ -44,13 +49,24 @@ impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         // The issuer being down is our problem, not the caller's; what failed (its addresses
         // among it) is for the log.
-        if let AuthError::KeysUnavailable(why) = &self {
-            tracing::warn!(error = %why, "the issuer's signing keys could not be fetched");
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the issuer's signing keys could not be fetched; try again in a moment",
-            )
-            .into_response();
+        match &self {
+            AuthError::KeysUnavailable(why) => {
+                tracing::warn!(error = %why, "the issuer's signing keys could not be fetched");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the issuer's signing keys could not be fetched; try again in a moment",
+                )
+                .into_response();
+            }
+            AuthError::IssuerUnreachable(why) => {
+                tracing::warn!(error = %why, "the issuer is unreachable");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the issuer is unreachable, so its signing keys could not be fetched; try again in a moment",
+                )
+                .into_response();
+            }
+            _ => {}
         }
         let mut response = Problem::new(StatusCode::UNAUTHORIZED, self.to_string()).into_response();
         let challenge = match self {

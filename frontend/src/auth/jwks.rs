@@ -1,6 +1,8 @@
 //! The issuer's signing keys: found through its OpenID discovery document, kept in memory, and
 //! fetched again when a token names a key id not seen yet (the issuer rotated its keys), at
-//! most once per `min_refresh` so made-up key ids cannot turn into a flood of fetches.
+//! most once per `min_refresh` so made-up key ids cannot turn into a flood of fetches. Until a
+//! failed fetch is retried, every token whose key is not cached gets that failure (a 503),
+//! not "unknown key" (a 401 that would send clients to log in again for nothing).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -30,6 +32,8 @@ pub struct KeySet {
 struct FetchState {
     jwks_uri: Option<String>,
     fetched_at: Option<Instant>,
+    /// Why the last fetch failed, if it did.
+    failure: Option<AuthError>,
 }
 
 impl KeySet {
@@ -62,8 +66,19 @@ impl KeySet {
             .fetched_at
             .is_none_or(|at| at.elapsed() >= self.min_refresh)
         {
-            let keys = self.fetch_keys(&mut state).await?;
-            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+            // Counted as a fetch even when it fails, so a down issuer is not asked on every
+            // request.
+            state.fetched_at = Some(Instant::now());
+            match self.fetch_keys(&mut state).await {
+                Ok(keys) => {
+                    state.failure = None;
+                    *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+                }
+                Err(error) => state.failure = Some(error),
+            }
+        }
+        if let Some(failure) = &state.failure {
+            return Err(failure.clone());
         }
         self.cached(kid)
             .ok_or_else(|| AuthError::UnknownKey(service_kit::problem::echo(kid).into_owned()))
@@ -86,8 +101,6 @@ impl KeySet {
                 uri
             }
         };
-        // Counted as a fetch even when it fails, so a down issuer is not asked on every request.
-        state.fetched_at = Some(Instant::now());
         let set: JwkSetJson = self.get_json(&jwks_uri).await?;
         let keys: HashMap<_, _> = set
             .keys
@@ -126,7 +139,14 @@ impl KeySet {
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str) -> Result<T, AuthError> {
-        let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(format!("{url}: {e}"));
+        let unavailable = |e: reqwest::Error| {
+            let why = format!("{url}: {e}");
+            if e.is_connect() || e.is_timeout() {
+                AuthError::IssuerUnreachable(why)
+            } else {
+                AuthError::KeysUnavailable(why)
+            }
+        };
         self.http
             .get(url)
             .send()

@@ -1,6 +1,6 @@
 //! Validating a bearer JWT: the algorithm must be on the allowlist (never `none`, never HMAC),
-//! the signature must verify with the issuer's key named by `kid`, and `iss`, `aud`, `exp`
-//! and `nbf` must hold, with a small leeway for clock skew.
+//! the signature must verify with the issuer's key named by `kid`, and `iss`, `aud`, `exp`,
+//! `nbf` and `iat` must hold, with a small leeway for clock skew.
 
 use std::time::Duration;
 
@@ -13,8 +13,11 @@ use super::{AuthError, Caller};
 
 pub struct JwtValidator {
     keys: KeySet,
-    algorithms: Vec<Algorithm>,
-    validation: Validation,
+    /// One validation per allowed algorithm, each accepting only its own: jsonwebtoken refuses
+    /// a token when any algorithm its validation lists is of another family than the key's,
+    /// so one validation listing RS256 and ES256 would refuse every token.
+    validations: Vec<(Algorithm, Validation)>,
+    leeway_secs: u64,
     issuer: String,
     audience: String,
 }
@@ -27,6 +30,9 @@ struct Claims {
     name: Option<String>,
     #[serde(default)]
     preferred_username: Option<String>,
+    /// Checked here: jsonwebtoken does not look at `iat`, daprd's bearer middleware does.
+    #[serde(default)]
+    iat: Option<u64>,
 }
 
 impl JwtValidator {
@@ -40,17 +46,22 @@ impl JwtValidator {
         if algorithms.is_empty() {
             return Err("JWT_ALGORITHMS is empty".into());
         }
-        let mut validation = Validation::new(algorithms[0]);
-        validation.algorithms = algorithms.to_vec();
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = leeway_secs;
+        let validations = algorithms
+            .iter()
+            .map(|&algorithm| {
+                let mut validation = Validation::new(algorithm);
+                validation.set_issuer(&[issuer]);
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.validate_nbf = true;
+                validation.leeway = leeway_secs;
+                (algorithm, validation)
+            })
+            .collect();
         Ok(Self {
             keys: KeySet::new(issuer, jwks_min_refresh)?,
-            algorithms: algorithms.to_vec(),
-            validation,
+            validations,
+            leeway_secs,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
@@ -73,16 +84,26 @@ impl JwtValidator {
             }
             _ => AuthError::Malformed("it is not three base64url parts".into()),
         })?;
-        if !self.algorithms.contains(&header.alg) {
+        let Some((_, validation)) = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == header.alg)
+        else {
             return Err(AuthError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
-        }
+        };
         let kid = header
             .kid
             .ok_or_else(|| AuthError::Malformed("its header has no kid".into()))?;
         let key = self.keys.key(&kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &key, validation)
             .map_err(|error| from_validation_error(error.kind()))?;
         let claims = data.claims;
+        if claims
+            .iat
+            .is_some_and(|iat| iat > jsonwebtoken::get_current_timestamp() + self.leeway_secs)
+        {
+            return Err(AuthError::IssuedInTheFuture);
+        }
         Ok(Caller {
             subject: claims.sub,
             name: claims.name.or(claims.preferred_username),
