@@ -17,21 +17,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Answer, TestPair};
-use launcher::{CosmosAuth, StateStore};
+use crate::support::{Answer, TestPair, for_each_state_store};
+use launcher::StateStore;
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
 
-#[tokio::test]
-async fn sqlite() {
-    concurrent_clients_on_one_key(StateStore::Sqlite).await
-}
-
-#[tokio::test]
-async fn cosmos() {
-    concurrent_clients_on_one_key(StateStore::Cosmos(CosmosAuth::ManagedIdentity)).await
-}
+for_each_state_store!(concurrent_clients_on_one_key);
 
 fn phase_length() -> Duration {
     let secs = std::env::var("CONCURRENCY_SECS")

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Answer, TestPair};
+use crate::support::{Answer, TestPair, for_each_state_store};
 
 /// The limits the connection test gives both apps: short, so the test is quick.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
@@ -295,29 +295,7 @@ async fn connections_are_bounded_and_the_apps_keep_serving() {
     );
 }
 
-/// For each `async fn NAME(store: StateStore)` listed, a module `NAME` with two tests, `sqlite`
-/// and `cosmos` (as `for_each_state_store!` of pair.rs).
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use launcher::{CosmosAuth, StateStore};
-
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$name(StateStore::Sqlite).await
-                }
-
-                #[tokio::test]
-                async fn cosmos() {
-                    super::$name(StateStore::Cosmos(CosmosAuth::ManagedIdentity)).await
-                }
-            }
-        )*
-    };
-}
-
-on_both_stores!(corpus);
+for_each_state_store!(corpus);
 
 /// One hostile request and what it must get.
 struct Case {

@@ -7,32 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::TestPair;
+use crate::support::{TestPair, for_each_state_store};
 use launcher::StateStore;
 use serde_json::json;
-
-/// For each `async fn NAME(store: StateStore)` listed, a module `NAME` with two tests, `sqlite`
-/// and `cosmos`, that run it with that store. (A function left off the list is dead code, which
-/// the build warns about.)
-macro_rules! for_each_state_store {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use launcher::{CosmosAuth, StateStore};
-
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$name(StateStore::Sqlite).await
-                }
-
-                #[tokio::test]
-                async fn cosmos() {
-                    super::$name(StateStore::Cosmos(CosmosAuth::ManagedIdentity)).await
-                }
-            }
-        )*
-    };
-}
 
 for_each_state_store!(
     saves_through_call_and_reads_back_each_value_as_itself,

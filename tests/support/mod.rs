@@ -203,3 +203,27 @@ impl TestPair {
         last
     }
 }
+
+/// For each `async fn NAME(store: StateStore)` listed, a module `NAME` with two tests, `sqlite`
+/// and `cosmos`, that run it with that store. (A function left off the list is dead code, which
+/// the build warns about.)
+macro_rules! for_each_state_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use launcher::{CosmosAuth, StateStore};
+
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(StateStore::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn cosmos() {
+                    super::$name(StateStore::Cosmos(CosmosAuth::ManagedIdentity)).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use for_each_state_store;
