@@ -47,9 +47,9 @@ pub struct Args {
     /// Concurrency levels at which every request saves the same key, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     levels: Vec<usize>,
-    /// Concurrency levels at which every request saves another key, comma-separated (empty:
-    /// none).
-    #[arg(long, value_delimiter = ',', default_values_t = [64])]
+    /// Concurrency levels at which every request saves another key, comma-separated; the flag
+    /// with no value: none.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_values_t = [64])]
     distinct_levels: Vec<usize>,
     /// Which of daprd's state APIs the floor's echo backend saves through: `http` (the one the
     /// backend uses), `grpc`, or `both` (a second floor, `floor-grpc`, to compare them).
