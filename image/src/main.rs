@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The allocator of the two apps' own binaries (see frontend/src/main.rs for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Frontend,
