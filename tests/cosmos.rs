@@ -13,7 +13,7 @@ async fn each_key_is_one_document_holding_the_value_as_json() {
         ("k", json!("123")),
         ("person", json!({"name": "geert", "tags": [1, 2]})),
     ] {
-        let saved = pair.save(key, data.clone()).await;
+        let saved = pair.save_returning_etag(key, data.clone()).await;
         assert_eq!(saved.status, 200, "{}", saved.text);
 
         let document = pair.cosmos_document(key).await.expect("a document");
@@ -48,8 +48,8 @@ async fn each_key_is_one_document_holding_the_value_as_json() {
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_leaves_the_document_alone() {
     let pair = TestPair::spawn_on(StateStore::Cosmos(CosmosAuth::ManagedIdentity)).await;
-    let first = pair.save("counter", json!(1)).await;
-    let second = pair.save("counter", json!(2)).await;
+    let first = pair.save_returning_etag("counter", json!(1)).await;
+    let second = pair.save_returning_etag("counter", json!(2)).await;
     let stored = pair.cosmos_document("counter").await.expect("a document");
 
     let call = |if_match: String, data: i64| {

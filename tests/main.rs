@@ -6,11 +6,17 @@
 //! - `cosmos`: what only Cosmos DB shows (the documents, the protocol beyond one item);
 //! - `login`: the identity provider, the sidecar's middleware, the app's token checks, Chromium;
 //! - `traces`: one trace across both apps and both daprd;
-//! - `soak`: writers under random kills and restarts.
+//! - `hostile`: a hostile client's requests and connections, each refused with its 4xx problem
+//!   or bounded in time, and data that reads back exactly as saved or is refused;
+//! - `soak`: writers under random kills and restarts;
+//! - `concurrency`: 16 clients on one key, on SQLite and on the Cosmos DB protocol server: no
+//!   lost update, no double count, and every ETag a save returns is that save's own.
 
 mod support;
 
+mod concurrency;
 mod cosmos;
+mod hostile;
 mod login;
 mod pair;
 mod soak;

@@ -51,9 +51,16 @@ async fn saves_through_call_and_reads_back_each_value_as_itself(store: StateStor
         ("mykey", json!("123")),
         ("person", json!({"name": "geert"})),
     ] {
-        let saved = pair.save(key, data.clone()).await;
+        // A plain save is one state operation: it claims no ETag.
+        let plain = pair.save(key, data.clone()).await;
+        assert_eq!(plain.status, 200, "{}", plain.text);
+        assert_eq!(plain.json(), json!({"key": key}));
+        assert!(!plain.headers.contains_key("etag"));
+        // Asked for it, a save answers the ETag of the version it wrote.
+        let saved = pair.save_returning_etag(key, data.clone()).await;
         assert_eq!(saved.status, 200, "{}", saved.text);
         assert_eq!(saved.json()["key"], key);
+        assert_eq!(saved.json()["etag"], saved.etag());
         assert!(!saved.etag().is_empty());
 
         let read = pair.read(key).await;
@@ -86,8 +93,8 @@ async fn saves_through_call_and_reads_back_each_value_as_itself(store: StateStor
 
 async fn a_stale_etag_gives_412_and_leaves_the_value_alone(store: StateStore) {
     let pair = TestPair::spawn_on(store).await;
-    let first = pair.save("counter", json!(1)).await;
-    let second = pair.save("counter", json!(2)).await;
+    let first = pair.save_returning_etag("counter", json!(1)).await;
+    let second = pair.save_returning_etag("counter", json!(2)).await;
     assert_ne!(first.etag(), second.etag());
 
     let stale = json!({"key": "counter", "data": 3, "etag": first.etag()}).to_string();
@@ -116,6 +123,25 @@ async fn a_stale_etag_gives_412_and_leaves_the_value_alone(store: StateStore) {
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(pair.dapr_state("counter").await, Some(json!(3)));
+    // A conditional save answers its new version's ETag, which the next one can use.
+    let third = answer.etag();
+    assert_eq!(pair.read("counter").await.etag(), third);
+    let next = json!({"key": "counter", "data": 4, "etag": third}).to_string();
+    let answer = pair
+        .call(json!({"appId": "backend", "method": "savestate", "payload": next}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    // A key that is gone has no version an ETag could match.
+    let deleted = pair
+        .call(json!({"appId": "backend", "method": "state/counter", "httpMethod": "DELETE"}))
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let recreate = json!({"key": "counter", "data": 5, "etag": answer.etag()}).to_string();
+    pair.call(json!({"appId": "backend", "method": "savestate", "payload": recreate}))
+        .await
+        .assert_problem(412, "ETag does not match");
+    assert_eq!(pair.dapr_state("counter").await, None);
 }
 
 async fn every_class_of_bad_input_gets_its_status_and_a_problem_body(store: StateStore) {
@@ -295,7 +321,9 @@ async fn without_its_sidecar_the_frontend_is_alive_but_not_ready(store: StateSto
 
 async fn data_survives_a_restart_of_the_backend_and_its_sidecar(store: StateStore) {
     let mut pair = TestPair::spawn_on(store).await;
-    let saved = pair.save("durable", json!({"name": "geert"})).await;
+    let saved = pair
+        .save_returning_etag("durable", json!({"name": "geert"}))
+        .await;
     assert_eq!(saved.status, 200, "{}", saved.text);
 
     pair.topology.backend.stop().await;

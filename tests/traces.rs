@@ -107,6 +107,14 @@ async fn a_call_is_one_trace_from_the_frontend_through_both_sidecars_to_the_stat
         );
     }
 
+    // A plain save is one state operation: nothing reads it back.
+    let state_calls: Vec<&str> = trace
+        .iter()
+        .filter(|s| s.scope == "backend" && s.kind == SpanKind::Client)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(state_calls, ["POST /v1.0/state"]);
+
     // A log line of each app leads to the trace: the request line carries the ids of the
     // app's server span.
     for (app, server_span) in [("frontend", chain[0]), ("backend", chain[4])] {

@@ -1,6 +1,12 @@
 //! What a state key may be. Dapr stores a key as `<app id>||<key>`, so `||` inside a key would
 //! be ambiguous; control characters break logs and URLs; 512 characters is a generous bound
 //! that every Dapr state store (Cosmos DB ids: 1,023 bytes) can hold.
+//!
+//! A saved key must also be one `GET`/`DELETE /state/{key}` can name, through the frontend's
+//! `/call` and daprd: a path below `/state/`. So no empty, `.` or `..` segment (a path does not
+//! keep them: `..` was written, then read by daprd as an invocation, never found), and no `%`,
+//! `?`, `#` or `\`, which `/call` refuses in a method because daprd decodes a path before the
+//! backend decodes it again (`%25` read as `%`, `%3F` as a query).
 
 use service_kit::Problem;
 
@@ -30,6 +36,19 @@ impl StateKey {
                 "the key contains '||', which Dapr uses to separate the app id from the key",
             ));
         }
+        if key.contains(['%', '?', '#', '\\']) {
+            return Err(Problem::bad_request(
+                "the key contains '%', '?', '#' or '\\', which no path /state/{key} can carry through Dapr",
+            ));
+        }
+        if key
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        {
+            return Err(Problem::bad_request(
+                "the key has an empty, '.' or '..' segment between slashes, which no path /state/{key} keeps",
+            ));
+        }
         Ok(Self(key))
     }
 
@@ -54,7 +73,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_keys_up_to_512_characters() {
-        for key in ["mykey", "a/b", "order 42", "ключ", &"é".repeat(512)] {
+        for key in [
+            "mykey",
+            "a/b",
+            "order 42",
+            "ключ",
+            "a.b",
+            "...",
+            &"é".repeat(512),
+        ] {
             assert_eq!(StateKey::parse(key.to_owned()).unwrap().as_str(), key);
         }
     }
@@ -66,5 +93,15 @@ mod tests {
         assert!(rejected("a\nb").contains("control character"));
         assert!(rejected("a\u{7f}b").contains("control character"));
         assert!(rejected("app||key").contains("'||'"));
+    }
+
+    #[test]
+    fn rejects_keys_no_path_can_name() {
+        for key in [".", "..", "a/..", "./a", "a//b", "/a", "a/"] {
+            assert!(rejected(key).contains("segment"), "{key:?}");
+        }
+        for key in ["100%", "a?b", "a#b", "a\\b", "%2E%2E"] {
+            assert!(rejected(key).contains("'%', '?', '#'"), "{key:?}");
+        }
     }
 }

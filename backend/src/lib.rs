@@ -1,12 +1,14 @@
 //! The backend: `POST /savestate`, `GET /state/{key}` and `DELETE /state/{key}`, stored through
 //! the Dapr state API. A request flows through `startup` (the router) → `routes` (parsing and
-//! answers) → `key` (what a valid key is) → `state_store` (the Dapr state API).
+//! answers) → `key` (what a valid key is) and `value` (what data reads back as it was saved) →
+//! `state_store` (the Dapr state API).
 
 pub mod configuration;
 pub mod key;
 pub mod routes;
 pub mod startup;
 pub mod state_store;
+pub mod value;
 
 /// Runs the backend with these settings until it is told to stop: the runtime, telemetry, the
 /// server and its graceful shutdown. The `backend` binary and the image's `dapr-pair` call this.

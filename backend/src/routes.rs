@@ -24,13 +24,17 @@ pub fn router(store: StateStore) -> Router {
 
 /// The body of `POST /savestate`. `data` is any JSON value (a string included) and is stored
 /// as that value. `etag`, like an `If-Match` header, makes the save conditional; it is here
-/// because callers going through the frontend's `/call` cannot always set headers.
+/// because callers going through the frontend's `/call` cannot always set headers (nor, so,
+/// `Prefer`: `returnEtag` asks for the new version's ETag, which a conditional save always
+/// answers with).
 #[derive(Deserialize)]
 struct SaveRequest {
     key: String,
     data: Box<RawValue>,
     #[serde(default)]
     etag: Option<String>,
+    #[serde(default, rename = "returnEtag")]
+    return_etag: bool,
 }
 
 async fn save_state(
@@ -44,6 +48,9 @@ async fn save_state(
             "data is null; to remove a key, DELETE /state/{key}",
         ));
     }
+    // Only what reads back as it was saved (see `value`).
+    crate::value::check(request.data.get())
+        .map_err(|not_kept| Problem::unprocessable(not_kept.to_string()))?;
     let etag = match (if_match(&headers)?, request.etag) {
         (Some(header), Some(field)) if header != field => {
             return Err(Problem::bad_request(
@@ -52,13 +59,36 @@ async fn save_state(
         }
         (header, field) => header.or(field),
     };
-    let new_etag = store
+    store
         .save(&key, &request.data, etag.as_deref())
         .await
         .map_err(|e| state_problem(e, &key))?;
-    let mut response = axum::Json(json!({"key": key.as_str(), "etag": new_etag})).into_response();
-    set_etag(&mut response, new_etag.as_deref());
-    Ok(response)
+    // A plain save is one state operation, and Dapr's save says nothing of the new version:
+    // the answer does not claim an ETag. Asked for one, it is read back, and given only if it
+    // is this save's version (see `StateStore::etag_of`); else `etag` is null and
+    // `etagUnknown` says why. The save itself has happened either way.
+    if etag.is_none() && !request.return_etag {
+        return Ok(axum::Json(json!({"key": key.as_str()})).into_response());
+    }
+    let unknown = match store.etag_of(&key, &request.data).await {
+        Ok(Some(new_etag)) => {
+            let mut response =
+                axum::Json(json!({"key": key.as_str(), "etag": new_etag})).into_response();
+            set_etag(&mut response, Some(&new_etag));
+            return Ok(response);
+        }
+        Ok(None) => format!(
+            "saved, but key '{key}' was written again (or deleted) right after; read it for the current version and its ETag"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "reading back a saved version's ETag failed");
+            format!("saved, but reading back its ETag failed ({error}); read key '{key}' for it")
+        }
+    };
+    Ok(
+        axum::Json(json!({"key": key.as_str(), "etag": null, "etagUnknown": unknown}))
+            .into_response(),
+    )
 }
 
 async fn read_state(
@@ -116,7 +146,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
             "If-Match: * is not supported; send the ETag of the version you read",
         ));
     }
-    let bare = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak ETag matches no version.
+    if value.starts_with("W/") {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match holds a weak ETag (W/\"...\"), which never matches: If-Match compares ETags strongly (RFC 9110 section 13.1.1); send the ETag as it was given",
+        ));
+    }
+    let bare = value.trim_matches('"');
     if bare.is_empty() {
         return Err(Problem::bad_request("the If-Match header is empty"));
     }
@@ -143,6 +180,14 @@ fn state_problem(error: StateError, key: &StateKey) -> Problem {
             StatusCode::GATEWAY_TIMEOUT,
             "the state store did not answer in time",
         ),
+        StateError::Busy { message } => {
+            tracing::warn!(dapr_message = %message, "state store busy");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the state store is busy; retry in a moment",
+            )
+            .with_retry_after(1)
+        }
         StateError::Unreachable(source) => {
             tracing::warn!(error = %source, "Dapr sidecar unreachable");
             Problem::new(

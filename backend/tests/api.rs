@@ -85,7 +85,7 @@ fn is_problem(answer: &Answer) -> bool {
 }
 
 #[tokio::test]
-async fn saving_stores_the_data_as_json_and_answers_the_new_etag() {
+async fn a_plain_save_is_one_state_call_storing_json_and_claims_no_etag() {
     let app = spawn_app(None).await;
     for (data, expected) in [
         (r#""123""#, json!("123")),
@@ -101,15 +101,59 @@ async fn saving_stores_the_data_as_json_and_answers_the_new_etag() {
             .expect(1)
             .mount(&app.sidecar)
             .await;
-        app.stored_value("mykey", data, "7").await;
 
         let answer = app
             .save(&format!(r#"{{"key":"mykey","data":{data}}}"#))
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-        assert_eq!(answer.body, json!({"key": "mykey", "etag": "7"}));
-        assert_eq!(answer.headers[header::ETAG], "\"7\"");
+        assert_eq!(answer.body, json!({"key": "mykey"}));
+        assert!(!answer.headers.contains_key(header::ETAG));
+        let calls = app.sidecar.received_requests().await.unwrap();
+        assert_eq!(calls.len(), 1, "one state operation, no read-back");
     }
+}
+
+#[tokio::test]
+async fn asked_for_its_etag_a_save_reads_back_the_version_it_wrote() {
+    let app = spawn_app(None).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.sidecar)
+        .await;
+    // The store re-serializes JSON: the same value, other text.
+    app.stored_value("k", r#"{"n":1,"a":"x"}"#, "7").await;
+    let answer = app
+        .save(r#"{"key":"k","data":{"a":"x","n":1.0},"returnEtag":true}"#)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.body, json!({"key": "k", "etag": "7"}));
+    assert_eq!(answer.headers[header::ETAG], "\"7\"");
+}
+
+#[tokio::test]
+async fn when_another_write_lands_before_the_read_back_no_etag_is_claimed() {
+    let app = spawn_app(None).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&app.sidecar)
+        .await;
+    // Another writer's value is there by the time of the read-back.
+    app.stored_value("k", r#"{"n":2}"#, "8").await;
+    let answer = app
+        .save(r#"{"key":"k","data":{"n":1},"returnEtag":true}"#)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.body["etag"], Value::Null);
+    assert!(
+        answer.body["etagUnknown"]
+            .as_str()
+            .unwrap()
+            .contains("written again"),
+        "{:?}",
+        answer.body
+    );
+    assert!(!answer.headers.contains_key(header::ETAG));
 }
 
 #[tokio::test]
@@ -159,19 +203,32 @@ async fn quoted_store_etags_are_bare_for_callers_and_verbatim_for_the_store() {
         .await;
     assert_eq!(answer.headers[header::ETAG], "\"00000000-0001\"");
 
+    // The conditional save reads the version (the store's own text goes back to it), writes,
+    // and answers its new version's ETag, read back after the write.
+    app.sidecar.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("ETag", "\"00000000-0001\"")
+                .set_body_raw("1", "application/json"),
+        )
+        .up_to_n_times(1)
+        .mount(&app.sidecar)
+        .await;
     Mock::given(method("POST"))
         .and(body_json(json!([{"key": "k", "value": 2, "etag": "\"00000000-0001\"", "options": {"consistency": "strong"}}])))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&app.sidecar)
         .await;
+    app.stored_value("k", "2", "\"00000000-0002\"").await;
     let request = Request::post("/savestate").header(header::IF_MATCH, "\"00000000-0001\"");
     let answer = app
         .send(request.body(Body::from(r#"{"key":"k","data":2}"#)).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    assert_eq!(answer.body["etag"], "00000000-0001");
-    assert_eq!(answer.headers[header::ETAG], "\"00000000-0001\"");
+    assert_eq!(answer.body["etag"], "00000000-0002");
+    assert_eq!(answer.headers[header::ETAG], "\"00000000-0002\"");
 }
 
 #[tokio::test]
@@ -310,6 +367,23 @@ async fn an_unreachable_sidecar_is_503_and_dapr_failures_are_502() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_store_too_busy_to_write_is_503_with_retry_after() {
+    let app = spawn_app(None).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({
+            "errorCode": "ERR_STATE_SAVE",
+            "message": "failed saving state in state store statestore: database is locked (5) (SQLITE_BUSY)"
+        })))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app.save(r#"{"key":"k","data":1}"#).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers[header::RETRY_AFTER], "1");
+    assert_eq!(answer.body["retryAfter"], 1);
+    assert!(is_problem(&answer));
 }
 
 #[tokio::test]

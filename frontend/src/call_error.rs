@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use reqwest::Method;
 use service_kit::Problem;
+use service_kit::json::LimitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -22,6 +23,14 @@ pub enum CallError {
     #[error("payload is not a valid string: {0}")]
     InvalidPayload(serde_json::Error),
 
+    /// A payload given as JSON text that no JSON payload could be.
+    #[error("payload {0}")]
+    PayloadOverLimits(LimitError),
+
+    /// `why` ends the sentence, e.g. "holds bytes that are not visible ASCII".
+    #[error("the If-Match header {0}")]
+    InvalidIfMatch(&'static str),
+
     #[error("calling {target} is not allowed: it is not on this frontend's allowlist")]
     NotAllowlisted { target: String },
 
@@ -31,7 +40,8 @@ pub enum CallError {
         error: reqwest::Error,
     },
 
-    #[error("the Dapr sidecar at {sidecar} could not be reached while invoking {target}")]
+    /// The sidecar's address is for the log, not for the caller.
+    #[error("the Dapr sidecar could not be reached while invoking {target}")]
     SidecarUnreachable {
         target: String,
         sidecar: String,
@@ -53,6 +63,16 @@ pub enum CallError {
     DaprFailed {
         target: String,
         dapr: Box<DaprError>,
+    },
+
+    /// Dapr (Go's HTTP server in daprd) refused the request with a plain-text error of its own,
+    /// e.g. `400 Bad Request` for a path it could not read: the frontend should have refused
+    /// such a request first, so it is the frontend's failure, not the caller's.
+    #[error("Dapr refused the request to invoke {target} ({status})")]
+    DaprRefused {
+        target: String,
+        status: StatusCode,
+        text: String,
     },
 
     /// A bare `200` (no body, no content type) is what daprd 1.16 answers when an invocation
@@ -83,12 +103,15 @@ impl CallError {
     pub fn problem(&self) -> Problem {
         use CallError::*;
         let status = match self {
-            InvalidAppId(_) | InvalidMethod { .. } => StatusCode::BAD_REQUEST,
-            UnknownHttpMethod(_) | InvalidPayload(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidAppId(_) | InvalidMethod { .. } | InvalidIfMatch(_) => StatusCode::BAD_REQUEST,
+            UnknownHttpMethod(_) | InvalidPayload(_) | PayloadOverLimits(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             NotAllowlisted { .. } | DeniedByDapr { .. } => StatusCode::FORBIDDEN,
             SidecarTimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
             SidecarUnreachable { .. }
             | DaprFailed { .. }
+            | DaprRefused { .. }
             | Unconfirmed { .. }
             | AnswerNotPassedOn => StatusCode::BAD_GATEWAY,
         };
@@ -96,6 +119,7 @@ impl CallError {
         match self {
             SidecarTimedOut { target, .. }
             | SidecarUnreachable { target, .. }
+            | DaprRefused { target, .. }
             | Unconfirmed { target } => problem.with("target", target.as_str()),
             DeniedByDapr { target, dapr, .. } | DaprFailed { target, dapr } => problem
                 .with("target", target.as_str())
@@ -104,6 +128,8 @@ impl CallError {
             | InvalidMethod { .. }
             | UnknownHttpMethod(_)
             | InvalidPayload(_)
+            | PayloadOverLimits(_)
+            | InvalidIfMatch(_)
             | NotAllowlisted { .. }
             | AnswerNotPassedOn => problem,
         }
@@ -114,11 +140,25 @@ impl CallError {
     fn log(&self) {
         use CallError::*;
         match self {
-            SidecarTimedOut { target, error } | SidecarUnreachable { target, error, .. } => {
+            SidecarTimedOut { target, error } => {
                 tracing::warn!(callee = %target, %error, "invocation through the sidecar failed");
+            }
+            SidecarUnreachable {
+                target,
+                sidecar,
+                error,
+            } => {
+                tracing::warn!(callee = %target, %sidecar, %error, "invocation through the sidecar failed");
             }
             DeniedByDapr { target, dapr, .. } | DaprFailed { target, dapr } => {
                 tracing::warn!(callee = %target, status = %dapr.status, code = %dapr.code, dapr_message = %dapr.message, "Dapr could not invoke the target");
+            }
+            DaprRefused {
+                target,
+                status,
+                text,
+            } => {
+                tracing::warn!(callee = %target, %status, dapr_message = %text, "Dapr refused the request to invoke the target");
             }
             Unconfirmed { target } => {
                 tracing::warn!(callee = %target, "the sidecar answered 200 without a body or content type");
@@ -127,6 +167,8 @@ impl CallError {
             | InvalidMethod { .. }
             | UnknownHttpMethod(_)
             | InvalidPayload(_)
+            | PayloadOverLimits(_)
+            | InvalidIfMatch(_)
             | NotAllowlisted { .. }
             | AnswerNotPassedOn => {}
         }

@@ -5,8 +5,14 @@ use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use service_kit::problem::echo;
 
 use crate::call_error::CallError;
+
+/// The longest `method` (path and query, as given): far above any path of the backend (a key
+/// is at most 512 characters), and short enough that the request line stays within what daprd
+/// reads (its `--read-buffer-size`), percent-encoding included.
+pub const MAX_METHOD_BYTES: usize = 2048;
 
 /// The body of `POST /call`.
 #[derive(Debug, Deserialize)]
@@ -78,20 +84,29 @@ fn check_app_id(app_id: String) -> Result<String, CallError> {
     if valid {
         Ok(app_id)
     } else {
-        Err(CallError::InvalidAppId(app_id))
+        Err(CallError::InvalidAppId(echo(&app_id).into_owned()))
     }
 }
 
 /// The method must stay a path below the target app: no `.`/`..` segments, no empty segments
 /// (`//host`, `http://...`), no backslashes, no percent-encoded `/`, `\` or `.` that the app
 /// could decode into one of those, no fragment. A leading `/` is tolerated and dropped.
+///
+/// Its percent-escapes must be whole (`%` and two hex digits) and decode to UTF-8 (daprd
+/// carries the method over gRPC, as text). And daprd decodes the path once before the target
+/// decodes it again, so `%25`, `%3F` and `%23` would reach the target as `%`, `?` and `#`:
+/// `state/a%252Fb` would read key `a/b`. They are refused; so is a method over
+/// [`MAX_METHOD_BYTES`].
 fn check_method(method: &str) -> Result<(String, Option<String>), CallError> {
     let refuse = |why| {
         Err(CallError::InvalidMethod {
-            method: method.to_owned(),
+            method: echo(method).into_owned(),
             why,
         })
     };
+    if method.len() > MAX_METHOD_BYTES {
+        return refuse("is longer than 2048 bytes");
+    }
     let trimmed = method.strip_prefix('/').unwrap_or(method);
     let (path, query) = match trimmed.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -106,12 +121,23 @@ fn check_method(method: &str) -> Result<(String, Option<String>), CallError> {
     {
         return refuse("contains whitespace, a control character, '\\' or '#'");
     }
+    if !percent_escapes_are_whole_and_utf8(method) {
+        return refuse("has a '%' that is not a percent-escape of UTF-8 (%XX, e.g. %C3%A9)");
+    }
     let lowered = path.to_ascii_lowercase();
     if ["%2f", "%5c", "%2e"]
         .iter()
         .any(|encoded| lowered.contains(encoded))
     {
         return refuse("contains a percent-encoded '/', '\\' or '.'");
+    }
+    if ["%25", "%3f", "%23"]
+        .iter()
+        .any(|encoded| lowered.contains(encoded))
+    {
+        return refuse(
+            "contains a percent-encoded '%', '?' or '#', which Dapr would decode before the target decodes the path again",
+        );
     }
     if path
         .split('/')
@@ -120,6 +146,20 @@ fn check_method(method: &str) -> Result<(String, Option<String>), CallError> {
         return refuse("must be a relative path without empty, '.' or '..' segments");
     }
     Ok((path.to_owned(), query.map(str::to_owned)))
+}
+
+/// Every `%` starts `%XX`, and what the escapes decode to, with the rest, is UTF-8.
+fn percent_escapes_are_whole_and_utf8(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let whole = bytes.iter().enumerate().all(|(at, &byte)| {
+        byte != b'%'
+            || bytes
+                .get(at + 1..at + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    whole
+        && std::str::from_utf8(&percent_encoding::percent_decode_str(text).collect::<Vec<u8>>())
+            .is_ok()
 }
 
 fn check_verb(verb: Option<&str>) -> Result<Method, CallError> {
@@ -132,7 +172,7 @@ fn check_verb(verb: Option<&str>) -> Result<Method, CallError> {
         "PUT" => Ok(Method::PUT),
         "PATCH" => Ok(Method::PATCH),
         "DELETE" => Ok(Method::DELETE),
-        _ => Err(CallError::UnknownHttpMethod(verb.to_owned())),
+        _ => Err(CallError::UnknownHttpMethod(echo(verb).into_owned())),
     }
 }
 
@@ -151,7 +191,13 @@ fn body_of(payload: &RawValue) -> Option<Result<(Bytes, &'static str), CallError
         Ok(text) => text,
         Err(error) => return Some(Err(CallError::InvalidPayload(error))),
     };
-    let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+    // Read as raw JSON, which has no recursion limit: text that is JSON only nested too deep
+    // for a typed parse is still JSON, and refused as such.
+    let is_json = serde_json::from_str::<&RawValue>(&text).is_ok();
+    // JSON text is held to what a JSON payload is (it would be one, had it not been quoted).
+    if is_json && let Err(error) = service_kit::json::check_limits(&text) {
+        return Some(Err(CallError::PayloadOverLimits(error)));
+    }
     let content_type = if is_json {
         "application/json"
     } else {

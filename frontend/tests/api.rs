@@ -23,6 +23,7 @@ struct TestApp {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    headers: axum::http::HeaderMap,
     body: Value,
 }
 
@@ -42,6 +43,7 @@ async fn spawn_app() -> TestApp {
 
 async fn answer_of(response: axum::response::Response) -> Answer {
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -54,6 +56,7 @@ async fn answer_of(response: axum::response::Response) -> Answer {
     Answer {
         status,
         content_type,
+        headers,
         body,
     }
 }
@@ -103,6 +106,201 @@ async fn a_redirect_from_the_target_is_passed_back_not_followed() {
         .await;
     assert_eq!(answer.status, StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(answer.body, json!({"moved": true}));
+    assert_eq!(
+        answer.headers["location"],
+        format!("{}/steal", elsewhere.uri()),
+        "where it points is passed on"
+    );
+}
+
+#[tokio::test]
+async fn the_targets_retry_after_is_passed_on() {
+    let app = spawn_app().await;
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "1")
+                .set_body_raw(
+                    r#"{"status":503,"detail":"busy"}"#,
+                    "application/problem+json",
+                ),
+        )
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
+        .await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers["retry-after"], "1");
+    assert_eq!(answer.body["detail"], "busy");
+}
+
+#[tokio::test]
+async fn the_targets_own_problem_with_an_error_code_is_its_answer_not_daprs() {
+    let app = spawn_app().await;
+    // The backend's answer when its state store fails: a problem naming Dapr's error code.
+    let problem = json!({"type": "about:blank", "title": "Bad Gateway", "status": 502, "detail": "the state store failed (ERR_STATE_GET)", "errorCode": "ERR_STATE_GET"});
+    Mock::given(path("/v1.0/invoke/backend/method/state/k"))
+        .respond_with(
+            ResponseTemplate::new(502)
+                .insert_header("Date", "Wed, 02 Dec 2026 10:00:00 GMT")
+                .set_body_raw(problem.to_string(), "application/problem+json"),
+        )
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "state/k", "httpMethod": "GET"}))
+        .await;
+    assert_eq!(
+        (answer.status, answer.content_type.as_str()),
+        (StatusCode::BAD_GATEWAY, "application/problem+json")
+    );
+    assert_eq!(answer.body, problem, "unchanged");
+}
+
+#[tokio::test]
+async fn daprs_plain_text_errors_become_problems_but_a_targets_plain_text_passes() {
+    let app = spawn_app().await;
+    // daprd's own http.Error (a wrong token to the sidecar). (Go's server's own answers to
+    // requests it cannot read have no Date, which wiremock always sends: see routes.rs' tests.)
+    Mock::given(path("/v1.0/invoke/backend/method/state/token"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("Date", "Wed, 02 Dec 2026 10:00:00 GMT")
+                .insert_header("X-Content-Type-Options", "nosniff")
+                .set_body_raw("invalid api token\n", "text/plain; charset=utf-8"),
+        )
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(json!({"appId": "backend", "method": "state/token", "httpMethod": "GET"}))
+        .await;
+    assert_problem(
+        &answer,
+        StatusCode::BAD_GATEWAY,
+        "Dapr refused the request to invoke backend/state/token (401 Unauthorized)",
+    );
+    assert_eq!(answer.body["target"], "backend/state/token");
+
+    // A target's own plain-text error, as daprd passes it on (with a Date).
+    Mock::given(path("/v1.0/invoke/backend/method/state/plain"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .insert_header("Date", "Wed, 02 Dec 2026 10:00:00 GMT")
+                .set_body_raw("no such thing", "text/plain"),
+        )
+        .mount(&app.sidecar)
+        .await;
+    let request = Request::post("/call")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"appId": "backend", "method": "state/plain", "httpMethod": "GET"}).to_string(),
+        ))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"no such thing");
+}
+
+#[tokio::test]
+async fn methods_and_headers_daprd_would_choke_on_are_400_and_never_sent() {
+    let app = spawn_app().await;
+    for (method, detail) in [
+        ("state/%FF", "not a percent-escape of UTF-8"),
+        ("state/%zz", "not a percent-escape"),
+        ("state/100%", "not a percent-escape"),
+        ("state/k?x=%C3", "not a percent-escape of UTF-8"),
+        ("state/a%252Fb", "percent-encoded '%'"),
+        ("state/a%3Fb", "percent-encoded '%', '?' or '#'"),
+        ("state/a%23b", "percent-encoded '%', '?' or '#'"),
+    ] {
+        let answer = app
+            .call(json!({"appId": "backend", "method": method}))
+            .await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST, detail);
+    }
+    let long = format!("state/{}", "k".repeat(100_000));
+    let answer = app.call(json!({"appId": "backend", "method": long})).await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST, "longer than 2048 bytes");
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.len() < 300,
+        "the method is not echoed whole: {}",
+        detail.len()
+    );
+
+    let mut request = Request::post("/call")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::IF_MATCH,
+            axum::http::HeaderValue::from_bytes(b"\"\xff\xfe\"").unwrap(),
+        )
+        .body(Body::from(
+            json!({"appId": "backend", "method": "state/k", "httpMethod": "DELETE"}).to_string(),
+        ))
+        .unwrap();
+    let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_problem(
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "If-Match header holds bytes that are not visible ASCII",
+    );
+    request = Request::post("/call")
+        .header(header::IF_MATCH, "x".repeat(2000))
+        .body(Body::from(
+            json!({"appId": "backend", "method": "state/k", "httpMethod": "DELETE"}).to_string(),
+        ))
+        .unwrap();
+    let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST, "longer than 1024 bytes");
+    assert!(app.sidecar.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_array_or_a_payload_nested_too_deep_is_refused_before_the_sidecar() {
+    let app = spawn_app().await;
+    let request = Request::post("/call")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"["backend", "savestate"]"#))
+        .unwrap();
+    let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "not an object");
+
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let request = Request::post("/call")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(
+            r#"{{"appId":"backend","method":"savestate","payload":{{"key":"k","data":{deep}}}}}"#
+        )))
+        .unwrap();
+    let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_problem(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nested more than 128 levels",
+    );
+    // The same as JSON text in a string payload.
+    let deeper = format!(
+        r#"{{"key":"k","data":{}{}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": deeper}))
+        .await;
+    assert_problem(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "payload is nested more than 128 levels",
+    );
+    let answer = app
+        .call(json!({"appId": "backend", "method": "savestate", "payload": r#"{"key":"k","data":1e400}"#}))
+        .await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "1e400");
+    assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -263,6 +461,11 @@ async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
         &answer,
         StatusCode::BAD_GATEWAY,
         "could not be reached while invoking backend/savestate",
+    );
+    let body = answer.body.to_string();
+    assert!(
+        !body.contains("127.0.0.1"),
+        "no internal address in a problem: {body}"
     );
 }
 

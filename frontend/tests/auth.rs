@@ -201,6 +201,17 @@ async fn each_kind_of_bad_token_gets_a_401_that_says_what_was_wrong() {
 }
 
 #[tokio::test]
+async fn a_key_id_of_sixty_kilobytes_is_not_echoed_whole() {
+    let app = TestApp::spawn().await;
+    app.serve_keys(&[&app.key], 1).await;
+    let huge_kid = SigningKey::generate(&"k".repeat(60_000));
+    let (status, body, _) = app.get_page(Some(&huge_kid.sign(&app.claims(300)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("not one of the issuer's keys"), "{body}");
+    assert!(body.len() < 1024, "a {}-byte 401", body.len());
+}
+
+#[tokio::test]
 async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
     let app = TestApp::spawn_with(&["--jwks-min-refresh-secs", "2"]).await;
     // Keys are made up front: making one can take longer than the interval on a busy machine.

@@ -50,7 +50,12 @@ pub(crate) async fn start_sentry(workdir: &Path, log_dir: &Path) -> anyhow::Resu
             "--healthz-port",
             &healthz_port.to_string(),
         ])
-        .args(["--metrics-port", &free_port().to_string()])
+        // Every port of a local run is on loopback, but Sentry 1.16 binds its metrics and
+        // healthz servers to every address, whatever `--metrics-listen-address` and
+        // `--healthz-listen-address` say (both are parsed and never used; the healthz one is
+        // dapr/dapr#10394). A local run reads no Sentry metrics: they are off. Its healthz,
+        // which the wait below needs, says only whether Sentry is up.
+        .args(["--enable-metrics=false"])
         .current_dir(workdir);
     let mut process =
         ManagedProcess::spawn("sentry", command, log_dir).context("starting sentry")?;

@@ -142,6 +142,8 @@ impl Service {
             .env("HOST", "127.0.0.1")
             .env("PORT", self.app_port.to_string())
             .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
+            // As the Dapr injector and Container Apps do; the bench's gRPC floor uses it.
+            .env("DAPR_GRPC_PORT", self.dapr_grpc_port.to_string())
             .env("LOG_FORMAT", "json")
             .env("METRICS_PORT", self.app_metrics_port.to_string())
             .env_remove("DAPR_API_TOKEN")
@@ -161,6 +163,7 @@ impl Service {
                 .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
                 .env("OTEL_BSP_SCHEDULE_DELAY", SPAN_EXPORT_DELAY_MS);
         }
+        command.envs(context.app_env.iter().map(|(name, value)| (name, value)));
         // The frontend checks callers itself; `off` must be said explicitly (the backend
         // ignores the setting).
         match &self.login {
@@ -206,11 +209,20 @@ impl Service {
                 &self.dapr_http_port.to_string(),
             ])
             .args(["--dapr-grpc-port", &self.dapr_grpc_port.to_string()])
+            // Every port of a local run on loopback only: daprd's internal gRPC API (the
+            // daprd-to-daprd hop) and its metrics listen on all addresses by default.
             .args([
+                "--dapr-internal-grpc-listen-address",
+                "127.0.0.1",
                 "--dapr-internal-grpc-port",
                 &self.dapr_internal_grpc_port.to_string(),
             ])
-            .args(["--metrics-port", &self.dapr_metrics_port.to_string()])
+            .args([
+                "--metrics-listen-address",
+                "127.0.0.1",
+                "--metrics-port",
+                &self.dapr_metrics_port.to_string(),
+            ])
             .args(["--enable-mtls", "--sentry-address", &context.sentry_address])
             .args(["--dapr-graceful-shutdown-seconds", "2"])
             .env("DAPR_TRUST_ANCHORS", &context.trust_anchors)

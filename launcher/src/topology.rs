@@ -2,6 +2,7 @@
 //! Cosmos DB protocol server behind the backend's state store and the identity provider in
 //! front of the frontend; a readiness wait and a clean stop.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,6 +49,9 @@ pub struct TopologyOptions {
     pub frontend_program: Option<PathBuf>,
     /// The program run as the backend app. `None`: the project's `backend` of this build.
     pub backend_program: Option<PathBuf>,
+    /// Settings given to both apps, as environment variables (`IDLE_TIMEOUT=2s`), on top of
+    /// the launcher's own.
+    pub app_env: Vec<(String, String)>,
 }
 
 impl Default for TopologyOptions {
@@ -60,6 +64,7 @@ impl Default for TopologyOptions {
             login: false,
             frontend_program: None,
             backend_program: None,
+            app_env: Vec::new(),
         }
     }
 }
@@ -78,6 +83,8 @@ pub(crate) struct RunContext {
     pub backend_resources: PathBuf,
     /// What the backend's daprd needs in its environment to reach the state store.
     pub backend_env: Vec<(&'static str, String)>,
+    /// [`TopologyOptions::app_env`].
+    pub app_env: Vec<(String, String)>,
 }
 
 pub struct Topology {
@@ -108,6 +115,10 @@ impl Topology {
         };
         std::fs::create_dir_all(&workdir)
             .with_context(|| format!("creating {}", workdir.display()))?;
+        // The state, Sentry's keys, the Configurations and every log are the run's owner's
+        // alone (a folder of `run-local` may have been made with a looser umask).
+        std::fs::set_permissions(&workdir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private", workdir.display()))?;
         let log_dir = workdir.join("logs");
         let config_dir = workdir.join("dapr-config");
         write_configurations(&config_dir, options.otlp_endpoint.as_deref())?;
@@ -132,6 +143,7 @@ impl Topology {
             otlp_endpoint: options.otlp_endpoint,
             backend_resources,
             backend_env,
+            app_env: options.app_env,
         });
 
         let frontend_port = if options.frontend_port == 0 {
@@ -193,6 +205,11 @@ impl Topology {
 
     pub fn frontend_url(&self) -> String {
         self.frontend.app_url()
+    }
+
+    /// Sentry's process (to see what it listens on).
+    pub fn sentry_process(&self) -> &ManagedProcess {
+        &self.sentry
     }
 
     /// The gated entry of the login topology: the page, through the frontend's sidecar.

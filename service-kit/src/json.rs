@@ -1,18 +1,57 @@
 //! Reading a JSON request body. Each way a body can be wrong gets its own status and a detail
-//! that names the problem: wrong content type 415, too large 413, not JSON 400, JSON of the
-//! wrong shape (missing or wrongly typed field) 422.
+//! that names the problem: wrong content type 415, too large 413, not JSON 400, too slow to
+//! arrive 408, JSON that is not an object, nested too deep, with a number no 64-bit float can
+//! hold, or of the wrong shape (missing or wrongly typed field) 422.
+
+pub mod tokens;
 
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::Problem;
+use crate::connections::Deadline;
+use crate::problem::echo;
 
 /// The largest request body either service reads. Install it on a router with
 /// `axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How deeply a JSON body may nest objects and arrays: serde_json's own limit when it reads
+/// into types, where a body deeper than this fails as if it were not JSON.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why JSON text that parses is still refused: nested too deep, or a number that is no 64-bit
+/// float (beyond ±1.8e308), which neither serde_json's types, nor Go's, nor JavaScript's hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error(
+        "is nested more than {max} levels deep (objects and arrays); at most {max} are accepted"
+    )]
+    TooDeep { max: usize },
+    #[error("holds the number {0}, which is out of the range of a 64-bit float (about ±1.8e308)")]
+    NumberOutOfRange(String),
+}
+
+/// Checks JSON text against [`MAX_DEPTH`] and the range of numbers. Text that is not JSON
+/// passes, for the parser to name what is wrong with it.
+pub fn check_limits(text: &str) -> Result<(), LimitError> {
+    tokens::walk(text, |token, depth| {
+        if depth > MAX_DEPTH {
+            return Err(LimitError::TooDeep { max: MAX_DEPTH });
+        }
+        match token {
+            tokens::Token::Number(number)
+                if number.parse::<f64>().is_ok_and(|value| value.is_infinite()) =>
+            {
+                Err(LimitError::NumberOutOfRange(echo(number).into_owned()))
+            }
+            _ => Ok(()),
+        }
+    })
+}
 
 /// A JSON body, like `axum::Json`, but rejected with a [`Problem`].
 ///
@@ -32,13 +71,42 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         check_content_type(req.headers().get(header::CONTENT_TYPE))?;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_problem)?;
+        // Within the request's deadline (REQUEST_TIMEOUT), where the server set one: a body
+        // that trickles in is answered 408, not waited for.
+        let deadline = req.extensions().get::<Deadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.at, read)
+                .await
+                .map_err(|_| {
+                    Problem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the request body did not arrive within {:?} (REQUEST_TIMEOUT)",
+                            deadline.timeout
+                        ),
+                    )
+                })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(body_problem)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Problem::bad_request(
                 "the request body is empty; expected a JSON object",
             ));
+        }
+        // serde reads a struct from an array too (its fields in order); only an object is a
+        // request.
+        let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+        if first != Some(&b'{') && serde_json::from_slice::<IgnoredAny>(&bytes).is_ok() {
+            return Err(Problem::unprocessable(format!(
+                "the request body is JSON {}, not an object",
+                kind_of(*first.unwrap_or(&b' '))
+            )));
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            check_limits(text)
+                .map_err(|error| Problem::unprocessable(format!("the request body {error}")))?;
         }
         // Plain serde_json first: tracking the path of every field, which a problem detail
         // needs, costs a request more than the rest of its parsing. A body that fails is read
@@ -50,6 +118,17 @@ where
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
             Err(rejection) => Err(json_problem(rejection)),
         }
+    }
+}
+
+/// What a JSON value is, by its first byte.
+fn kind_of(first: u8) -> &'static str {
+    match first {
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
     }
 }
 
@@ -70,7 +149,10 @@ fn check_content_type(value: Option<&axum::http::HeaderValue>) -> Result<(), Pro
     } else {
         Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("expected Content-Type application/json, got {essence:?}"),
+            format!(
+                "expected Content-Type application/json, got {:?}",
+                echo(&essence)
+            ),
         ))
     }
 }
@@ -218,6 +300,85 @@ mod tests {
             detail(&problem).contains("invalid type: integer `42`"),
             "{problem:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn only_an_object_is_a_request() {
+        // serde would read the struct from an array of its fields.
+        let (status, problem) = send(Some("application/json"), r#"["geert"]"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            detail(&problem).contains("an array, not an object"),
+            "{problem:?}"
+        );
+        let (status, _) = send(Some("application/json"), "42").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        // Not JSON at all is still 400.
+        let (status, _) = send(Some("application/json"), "[").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_body_nested_too_deep_or_with_a_number_beyond_a_float_is_422() {
+        let deep = format!(
+            r#"{{"name":"x","extra":{}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let (status, problem) = send(Some("application/json"), deep).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            detail(&problem).contains("nested more than 128 levels"),
+            "{problem:?}"
+        );
+
+        let within = format!(
+            r#"{{"name":"x","extra":{}{}}}"#,
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(
+            send(Some("application/json"), within).await.0,
+            StatusCode::OK
+        );
+
+        let (status, problem) =
+            send(Some("application/json"), r#"{"name":"x","extra":-1e400}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(detail(&problem).contains("-1e400"), "{problem:?}");
+        assert!(detail(&problem).contains("out of the range"), "{problem:?}");
+    }
+
+    /// A body that never sends a byte.
+    struct Silent;
+
+    impl axum::body::HttpBody for Silent {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_by_the_deadline_is_408() {
+        let timeout = std::time::Duration::from_millis(200);
+        let mut request = Request::post("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::new(Silent))
+            .unwrap();
+        request.extensions_mut().insert(Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        });
+        let started = std::time::Instant::now();
+        let response = app().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[tokio::test]

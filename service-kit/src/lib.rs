@@ -10,9 +10,12 @@
 //!   their sampling, per request a span, its metrics and one log line, and the Prometheus
 //!   metrics on a port of their own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
+//! - [`connections`]: each connection's bounds (header, idle and request timeouts, a cap on
+//!   open connections, a bounded drain, the `Host` check).
 //! - `testing` (feature `testing`): helpers for the services' tests.
 
 pub mod app_token;
+pub mod connections;
 pub mod health;
 pub mod json;
 pub mod problem;

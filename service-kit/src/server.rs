@@ -1,5 +1,6 @@
 //! Serving: what every service wraps around its own routes, and the serve loop that waits for
-//! the sidecar and drains in-flight requests on shutdown.
+//! the sidecar and drains in-flight requests on shutdown (within `SHUTDOWN_TIMEOUT`). Each
+//! connection is served with the bounds of [`crate::connections`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,13 +8,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::serve::ListenerExt;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::app_token::require_app_token;
+use crate::connections::{self, Deadline, Limits, closing};
 use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
 use crate::settings::{Secret, ServiceSettings};
@@ -31,6 +34,7 @@ pub struct Application {
     metrics_listener: TcpListener,
     sidecar: SidecarClient,
     sidecar_wait: Duration,
+    limits: Limits,
 }
 
 impl Application {
@@ -51,6 +55,7 @@ impl Application {
             metrics_listener,
             sidecar,
             sidecar_wait: settings.sidecar_wait(),
+            limits: Limits::from_settings(settings),
         })
     }
 
@@ -71,16 +76,23 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         tracing::info!(service = self.name, address = %self.address(), metrics = %self.metrics_address(), sidecar = self.sidecar.base_url(), "listening");
+        let limits = self.limits;
+        let metrics_listener = self.metrics_listener;
         let metrics = tokio::spawn(async move {
-            if let Err(error) = axum::serve(self.metrics_listener, metrics::router()).await {
-                tracing::error!(%error, "serving /metrics failed");
-            }
+            connections::serve(
+                metrics_listener,
+                metrics::router(),
+                limits,
+                std::future::pending(),
+            )
+            .await;
         });
         let served = serve(
             self.listener,
             self.router,
             self.sidecar,
             self.sidecar_wait,
+            limits,
             shutdown,
         )
         .await;
@@ -148,7 +160,8 @@ async fn run(built: impl Future<Output = std::io::Result<Application>>) -> ExitC
 
 /// Wraps a service's API routes with what every service has: the app-token check (when
 /// enforced) on the API, the health routes (which skip it), problem bodies for unknown routes
-/// and methods, the body size limit, and per request a span, its metrics and a log line.
+/// and methods, the body size limit (a `Content-Length` over it refused before any byte of the
+/// body is read), the request's deadline, and per request a span, its metrics and a log line.
 pub fn with_common_routes(
     api: Router,
     sidecar: &SidecarClient,
@@ -162,11 +175,61 @@ pub fn with_common_routes(
     api.merge(health::routes(sidecar.clone()))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(refuse_declared_oversize))
+        .layer(from_fn(enforce_deadline))
         .layer(from_fn(telemetry::observe_request))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight requests finish.
+/// A body whose `Content-Length` is over the limit gets 413 at once, and the connection is
+/// closed: reading up to the limit first would wait on a client that declared ten gigabytes and
+/// sends a byte a minute.
+async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => closing(
+            crate::Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is larger than {MAX_BODY_BYTES} bytes: its Content-Length is {length} bytes"
+                ),
+            )
+            .into_response(),
+        ),
+        _ => next.run(request).await,
+    }
+}
+
+/// A request not answered by its [`Deadline`] (`REQUEST_TIMEOUT`) gets 503. (A body still
+/// arriving by then is [`crate::json::JsonBody`]'s 408.)
+async fn enforce_deadline(request: Request, next: Next) -> Response {
+    let Some(deadline) = request.extensions().get::<Deadline>().copied() else {
+        return next.run(request).await;
+    };
+    match tokio::time::timeout_at(deadline.at, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = deadline.timeout.as_secs_f64(),
+                "a request was not answered within REQUEST_TIMEOUT"
+            );
+            crate::Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request was not answered within {:?} (REQUEST_TIMEOUT)",
+                    deadline.timeout
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Serves `router` on `listener` with `limits` until `shutdown` completes, then stops
+/// accepting and lets in-flight requests finish, for at most `limits.shutdown_timeout`.
 ///
 /// Serving starts at once, so probes and the sidecar's own check of the app port succeed while
 /// the sidecar is still starting. Meanwhile the sidecar is polled for up to `sidecar_wait`: if
@@ -176,6 +239,7 @@ pub async fn serve(
     router: Router,
     sidecar: SidecarClient,
     sidecar_wait: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (gave_up_tx, gave_up_rx) = oneshot::channel::<SidecarNotReady>();
@@ -197,11 +261,7 @@ pub async fn serve(
         }
     };
 
-    let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(ServeError::Io)?;
+    connections::serve(listener, router, limits, stop).await;
     match failure_rx.try_recv() {
         Ok(error) => Err(ServeError::SidecarNotReady(error)),
         Err(_) => Ok(()),
@@ -212,8 +272,6 @@ pub async fn serve(
 pub enum ServeError {
     #[error(transparent)]
     SidecarNotReady(SidecarNotReady),
-    #[error("serving failed: {0}")]
-    Io(std::io::Error),
 }
 
 /// Completes on Ctrl-C or SIGTERM (what Kubernetes and Container Apps send to stop a replica).
@@ -332,6 +390,7 @@ mod tests {
             router,
             client,
             Duration::from_secs(5),
+            Limits::default(),
             async {
                 let _ = stop_rx.await;
             },
@@ -353,6 +412,90 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_drain_on_shutdown_is_bounded_by_the_shutdown_timeout() {
+        let sidecar = wiremock::MockServer::start().await;
+        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+        let in_handler = entered.clone();
+        let router = Router::new().route(
+            "/stuck",
+            axum::routing::get(move || async move {
+                in_handler.notify_one();
+                std::future::pending::<()>().await;
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = Limits {
+            shutdown_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            client,
+            Duration::from_secs(5),
+            limits,
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let request = tokio::spawn(reqwest::get(format!("http://{address}/stuck")));
+        entered.notified().await;
+        let stopping = std::time::Instant::now();
+        stop_tx.send(()).unwrap();
+        let served = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns once the shutdown timeout has passed");
+        assert!(served.unwrap().is_ok());
+        let took = stopping.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        // The request still in flight is cut off, not answered.
+        assert!(request.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_content_length_over_the_limit_is_413_before_the_body_is_read() {
+        let request = Request::post("/thing")
+            .header(header::CONTENT_LENGTH, "10000000000")
+            .body(Body::from("x"))
+            .unwrap();
+        let response = app(None).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_is_503() {
+        let sidecar =
+            SidecarClient::new("http://127.0.0.1:9".into(), None, Duration::from_secs(1)).unwrap();
+        let api = Router::new().route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "late"
+            }),
+        );
+        let app = with_common_routes(api, &sidecar, None);
+        let timeout = Duration::from_millis(200);
+        let mut request = Request::post("/slow").body(Body::empty()).unwrap();
+        request.extensions_mut().insert(Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        });
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("REQUEST_TIMEOUT"));
+    }
+
+    #[tokio::test]
     async fn without_a_sidecar_the_app_gives_up_after_the_wait() {
         let nobody = crate::testing::absent_sidecar(Duration::from_secs(1));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -361,6 +504,7 @@ mod tests {
             Router::new(),
             nobody,
             Duration::from_millis(300),
+            Limits::default(),
             std::future::pending(),
         )
         .await;

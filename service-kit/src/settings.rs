@@ -45,6 +45,31 @@ pub struct ServiceSettings {
     #[arg(long, env = "SIDECAR_WAIT_SECS", default_value_t = 60)]
     pub sidecar_wait_secs: u64,
 
+    /// How long a connection may take to send a request's headers: from the moment it is
+    /// opened, or from the first byte of a later request on it. Then it is closed (slowloris).
+    /// A duration: `10s`, `500ms`, or bare seconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long a kept-alive connection may wait between requests before it is closed. Longer
+    /// than daprd's own idle timeout to the app (Go's 90 s), so daprd closes first and never
+    /// sends a request down a connection the app is closing.
+    #[arg(long, env = "IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The longest a request may take, its body included, once its headers are in: a body still
+    /// arriving then gets 408, a request still being worked on 503.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Connections open at once; one more is answered 503 and closed.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// On SIGTERM, how long requests in flight may take to finish before the app exits anyway.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Port of the Prometheus `/metrics` endpoint, apart from the app's port. 0 picks a free one.
     #[arg(long, env = "METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -89,6 +114,26 @@ impl ServiceSettings {
         self.app_api_token
             .as_ref()
             .filter(|_| self.require_app_api_token)
+    }
+}
+
+/// A duration setting: `500ms`, `10s`, `2m`, or a bare number of seconds (`10`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 10s or 500ms"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        other => Err(format!(
+            "{text:?}: unknown unit {other:?}; use ms, s or m (10s, 500ms)"
+        )),
     }
 }
 
@@ -148,6 +193,34 @@ mod tests {
             "{printed}"
         );
         assert_eq!(config.service.dapr_api_token.unwrap().expose(), "hunter2");
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_bare_seconds() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for wrong in ["", "s", "ten", "10h", "-1s", "1.5s"] {
+            assert!(parse_duration(wrong).is_err(), "{wrong:?}");
+        }
+        let defaults = Config::parse_from(["app"]).service;
+        assert_eq!(
+            (
+                defaults.header_read_timeout,
+                defaults.idle_timeout,
+                defaults.request_timeout,
+                defaults.shutdown_timeout,
+                defaults.max_connections
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(120),
+                Duration::from_secs(30),
+                Duration::from_secs(10),
+                512
+            )
+        );
     }
 
     #[test]

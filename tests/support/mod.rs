@@ -110,6 +110,13 @@ impl TestPair {
         self.call(serde_json::json!({"appId": "backend", "method": "savestate", "httpMethod": "POST", "payload": payload})).await
     }
 
+    /// [`Self::save`], asking for the new version's ETag (`"returnEtag": true`): a plain save
+    /// is one state operation and answers none.
+    pub async fn save_returning_etag(&self, key: &str, data: Value) -> Answer {
+        let payload = serde_json::json!({"key": key, "data": data, "returnEtag": true}).to_string();
+        self.call(serde_json::json!({"appId": "backend", "method": "savestate", "httpMethod": "POST", "payload": payload})).await
+    }
+
     pub async fn read(&self, key: &str) -> Answer {
         self.call(serde_json::json!({"appId": "backend", "method": format!("state/{key}"), "httpMethod": "GET"})).await
     }

@@ -42,9 +42,15 @@ pub enum AuthError {
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        // The issuer being down is our problem, not the caller's.
-        if let AuthError::KeysUnavailable(_) = self {
-            return Problem::new(StatusCode::SERVICE_UNAVAILABLE, self.to_string()).into_response();
+        // The issuer being down is our problem, not the caller's; what failed (its addresses
+        // among it) is for the log.
+        if let AuthError::KeysUnavailable(why) = &self {
+            tracing::warn!(error = %why, "the issuer's signing keys could not be fetched");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the issuer's signing keys could not be fetched; try again in a moment",
+            )
+            .into_response();
         }
         let mut response = Problem::new(StatusCode::UNAUTHORIZED, self.to_string()).into_response();
         let challenge = match self {

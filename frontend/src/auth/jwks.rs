@@ -66,7 +66,7 @@ impl KeySet {
             *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         }
         self.cached(kid)
-            .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
+            .ok_or_else(|| AuthError::UnknownKey(service_kit::problem::echo(kid).into_owned()))
     }
 
     fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {

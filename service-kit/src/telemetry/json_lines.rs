@@ -112,7 +112,7 @@ impl Visit for Fields<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.member(field, |w| {
             w.write_char('"')?;
-            write!(Escaped(w), "{value:?}")?;
+            capped(w, |w| write!(w, "{value:?}"))?;
             w.write_char('"')
         });
     }
@@ -120,7 +120,7 @@ impl Visit for Fields<'_, '_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.member(field, |w| {
             w.write_char('"')?;
-            write!(Escaped(w), "{value}")?;
+            capped(w, |w| write!(w, "{value}"))?;
             w.write_char('"')
         });
     }
@@ -161,8 +161,53 @@ fn write_hex(writer: &mut Writer<'_>, bytes: &[u8]) -> fmt::Result {
 
 fn write_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
     writer.write_char('"')?;
-    Escaped(writer).write_str(value)?;
+    capped(writer, |w| w.write_str(value))?;
     writer.write_char('"')
+}
+
+/// The most of one field's value a line carries, in bytes before escaping: what a client sends
+/// (a path, a token's key id, Dapr's message about either) can be as long as the client likes,
+/// and a line per request must not be.
+const MAX_FIELD_BYTES: usize = 2048;
+
+/// Writes what `write` writes, escaped, up to [`MAX_FIELD_BYTES`], then how much was cut.
+fn capped(
+    writer: &mut Writer<'_>,
+    write: impl FnOnce(&mut Capped<'_, '_>) -> fmt::Result,
+) -> fmt::Result {
+    let mut capped = Capped {
+        inner: Escaped(writer),
+        left: MAX_FIELD_BYTES,
+        cut: 0,
+    };
+    write(&mut capped)?;
+    let cut = capped.cut;
+    if cut > 0 {
+        write!(writer, "…(+{cut} bytes)")?;
+    }
+    Ok(())
+}
+
+struct Capped<'a, 'w> {
+    inner: Escaped<'a, 'w>,
+    left: usize,
+    cut: usize,
+}
+
+impl fmt::Write for Capped<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.len() <= self.left {
+            self.left -= text.len();
+            return self.inner.write_str(text);
+        }
+        let mut end = self.left;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.left = 0;
+        self.cut += text.len() - end;
+        self.inner.write_str(&text[..end])
+    }
 }
 
 /// Writes what it is given as the inside of a JSON string.
@@ -261,6 +306,29 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_field_as_long_as_a_client_likes_is_cut() {
+        let path = format!("/{}", "é".repeat(30_000));
+        let kid = "k".repeat(60_000);
+        let lines = lines_of(|| {
+            tracing::info!(path = path.as_str(), kid = %kid, error = ?kid, "request");
+        });
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {lines:?}")
+        };
+        for field in ["path", "kid", "error"] {
+            let value = line[field].as_str().unwrap();
+            assert!(
+                value.len() < MAX_FIELD_BYTES + 50,
+                "{field}: {}",
+                value.len()
+            );
+            assert!(value.ends_with(" bytes)"), "{field}: {value}");
+        }
+        assert!(line["path"].as_str().unwrap().starts_with("/éé"));
+        assert!(line["kid"].as_str().unwrap().ends_with("…(+57952 bytes)"));
     }
 
     #[test]

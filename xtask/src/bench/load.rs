@@ -38,28 +38,35 @@ impl LoadResult {
     }
 }
 
+/// What each request sends.
+#[derive(Clone, Copy)]
+pub enum Body<'a> {
+    /// The same body every time.
+    Fixed(&'a str),
+    /// A line of this file, picked at random for each request.
+    Lines(&'a Path),
+}
+
 /// `POST body` to `url` from `concurrency` connections for `duration`.
 pub async fn run(
     oha: &Path,
     url: &str,
-    body: &str,
+    body: Body<'_>,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<LoadResult> {
-    let output = Command::new(oha)
+    let mut command = Command::new(oha);
+    match body {
+        Body::Fixed(text) => command.args(["-d", text]),
+        Body::Lines(file) => command.arg("-Z").arg(file),
+    };
+    let output = command
         .args(["--no-tui", "--output-format", "json"])
         // Requests still in flight at the deadline are waited for, not counted as errors.
         .arg("--wait-ongoing-requests-after-deadline")
         .args(["-z", &format!("{}ms", duration.as_millis())])
         .args(["-c", &concurrency.to_string()])
-        .args([
-            "-m",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            body,
-        ])
+        .args(["-m", "POST", "-H", "content-type: application/json"])
         .arg(url)
         .output()
         .await

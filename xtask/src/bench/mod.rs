@@ -1,18 +1,24 @@
 //! `cargo xtask bench` (`scripts/bench.sh`): the pair under load, next to a floor.
 //!
-//! For each of two topologies, both started by the launcher the local run uses (Sentry, two
-//! real daprd, the embedded SQLite store):
+//! For each topology, all started by the launcher the local run uses (Sentry, two real daprd,
+//! the embedded SQLite store):
 //! - **ours**: the real frontend and backend;
-//! - **floor**: trivial echo apps (`echo_frontend.rs`, `echo_backend.rs`) that make the same Dapr
-//!   calls and nothing else, so the floor is what daprd and the HTTP stack cost by themselves;
+//! - **floor**: trivial echo apps (`echo_frontend.rs`, `echo_backend.rs`) that do the cheapest
+//!   thing that does the job: invoke the backend, save the value with one state operation
+//!   through daprd's HTTP state API (measured no dearer than its gRPC one), nothing else; so
+//!   the floor is what daprd and the HTTP stack cost by themselves, and ours/floor what the
+//!   real apps add;
+//! - with `--floor-api both`, also **floor-grpc**: the same floor saving over daprd's gRPC
+//!   state API (`echo_backend_grpc.rs`), which shows which of the two APIs costs daprd less;
 //!
 //! it times each app's start (spawn to listening, spawn to `/readyz` 200), warms up, reads
 //! every process's RSS at idle, then drives `POST /call` → `/savestate` with `oha` at each
-//! concurrency level, recording requests/s, p50, p99, errors and the peak RSS of each process.
-//! Both topologies run side by side and each level is split into rounds that alternate between
-//! them, so drift in the machine's load (these machines are shared) falls on both. It prints
-//! the figures with the ratios ours/floor and the targets, and writes `bench.json` and
-//! `bench.svg` to the results folder.
+//! concurrency level, all requests saving one key, and then at each distinct-keys level, every
+//! request another key (as real clients send), recording requests/s, p50, p99, errors, the
+//! peak RSS and the CPU time per request of each process. The topologies run side by side and
+//! each level is split into rounds that alternate between them, so drift in the machine's load
+//! (these machines are shared) falls on all. It prints the figures with the ratios ours/floor
+//! and the targets, and writes `bench.json` and `bench.svg` to the results folder.
 
 mod load;
 mod measure;
@@ -38,9 +44,17 @@ pub struct Args {
     /// Rounds each level is split into, alternating between the two topologies.
     #[arg(long, default_value_t = 6)]
     rounds: u32,
-    /// Concurrency levels, comma-separated.
+    /// Concurrency levels at which every request saves the same key, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     levels: Vec<usize>,
+    /// Concurrency levels at which every request saves another key, comma-separated (empty:
+    /// none).
+    #[arg(long, value_delimiter = ',', default_values_t = [64])]
+    distinct_levels: Vec<usize>,
+    /// Which of daprd's state APIs the floor's echo backend saves through: `http` (the one the
+    /// backend uses), `grpc`, or `both` (a second floor, `floor-grpc`, to compare them).
+    #[arg(long, value_enum, default_value_t = FloorApi::Http)]
+    floor_api: FloorApi,
     /// Seconds of load before measuring, so connection pools and caches are warm.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
@@ -55,8 +69,26 @@ pub struct Args {
     out: PathBuf,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum FloorApi {
+    Grpc,
+    Http,
+    Both,
+}
+
 /// What `/call` gets under load: the original sample's save request.
 const CALL_BODY: &str = r#"{"appId":"backend","method":"savestate","httpMethod":"POST","payload":"{\"key\":\"bench\",\"data\":{\"name\":\"geert\",\"n\":1}}"}"#;
+
+/// Bodies for the distinct-keys levels: `oha` picks one of these lines at random for each
+/// request, so nearly every request saves another key.
+const DISTINCT_KEYS: usize = 100_000;
+
+fn distinct_key_bodies() -> String {
+    (0..DISTINCT_KEYS)
+        .map(|n| CALL_BODY.replace(r#"\"key\":\"bench\""#, &format!(r#"\"key\":\"bench-{n}\""#)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 #[derive(Serialize)]
 pub struct VariantResult {
@@ -71,6 +103,8 @@ pub struct VariantResult {
 #[derive(Serialize)]
 pub struct LevelResult {
     pub concurrency: usize,
+    /// `one`: every request saves the same key; `distinct`: each another.
+    pub keys: &'static str,
     #[serde(flatten)]
     pub load: LoadResult,
     /// Highest RSS (KiB) seen per process during the level.
@@ -89,40 +123,63 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     let dir = build_bins(Profile::Release, &["frontend", "backend", "xtask"])?;
     tokio::runtime::Runtime::new()
         .context("starting the Tokio runtime")?
-        .block_on(run_both(args, dir, oha))
+        .block_on(run_all(args, dir, oha))
 }
 
-async fn run_both(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
-    let ours_options = TopologyOptions {
-        frontend_program: Some(dir.join("frontend")),
-        backend_program: Some(dir.join("backend")),
-        ..TopologyOptions::default()
+/// The topologies of this run: name, frontend program, backend program.
+fn topologies(args: &Args, dir: &Path) -> Vec<(&'static str, PathBuf, PathBuf)> {
+    let mut all = vec![("ours", dir.join("frontend"), dir.join("backend"))];
+    let floor = |backend: &str| (dir.join("echo-frontend"), dir.join(backend));
+    let (frontend, backend) = match args.floor_api {
+        FloorApi::Http | FloorApi::Both => floor("echo-backend"),
+        FloorApi::Grpc => floor("echo-backend-grpc"),
     };
-    let floor_options = TopologyOptions {
-        frontend_program: Some(dir.join("echo-frontend")),
-        backend_program: Some(dir.join("echo-backend")),
-        ..TopologyOptions::default()
-    };
-    // Both topologies run side by side, and the load alternates between them, so a change in
-    // the machine's background load during the run falls on both alike. (The idle one costs
-    // next to nothing.)
-    eprintln!("bench: starting both topologies ...");
-    let mut ours = Topology::start(ours_options)
-        .await
-        .context("ours did not start")?;
-    let mut floor = match Topology::start(floor_options).await {
-        Ok(topology) => topology,
-        Err(error) => {
-            ours.stop().await;
-            return Err(error.context("the floor did not start"));
-        }
-    };
-    let measured = measure(&mut ours, &mut floor, &args, &oha).await;
-    if measured.is_err() {
-        eprintln!("{}\n{}", ours.log_tails(20), floor.log_tails(20));
+    all.push(("floor", frontend, backend));
+    if args.floor_api == FloorApi::Both {
+        let (frontend, backend) = floor("echo-backend-grpc");
+        all.push(("floor-grpc", frontend, backend));
     }
-    ours.stop().await;
-    floor.stop().await;
+    all
+}
+
+async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
+    // The topologies run side by side, and the load alternates between them, so a change in
+    // the machine's background load during the run falls on all alike. (An idle one costs
+    // next to nothing.)
+    eprintln!("bench: starting the topologies ...");
+    let mut started: Vec<(&'static str, Topology)> = Vec::new();
+    for (name, frontend, backend) in topologies(&args, &dir) {
+        let options = TopologyOptions {
+            frontend_program: Some(frontend),
+            backend_program: Some(backend),
+            ..TopologyOptions::default()
+        };
+        match Topology::start(options).await {
+            Ok(topology) => started.push((name, topology)),
+            Err(error) => {
+                for (_, topology) in &mut started {
+                    topology.stop().await;
+                }
+                return Err(error.context(format!("{name} did not start")));
+            }
+        }
+    }
+    let bodies = std::env::temp_dir().join(format!("dapr-pair-bench-{}.txt", std::process::id()));
+    std::fs::write(&bodies, distinct_key_bodies()).context("writing the distinct-keys bodies")?;
+    let mut variants: Vec<Variant> = started
+        .iter_mut()
+        .map(|(name, topology)| Variant { name, topology })
+        .collect();
+    let measured = measure(&mut variants, &args, &oha, &bodies).await;
+    let _ = std::fs::remove_file(&bodies);
+    if measured.is_err() {
+        for variant in &variants {
+            eprintln!("{}", variant.topology.log_tails(20));
+        }
+    }
+    for variant in &mut variants {
+        variant.topology.stop().await;
+    }
     let results = measured?;
     report::print(&results);
     let written = report::write(&args.out, &results, args.duration).context("writing results")?;
@@ -136,22 +193,19 @@ struct Variant<'a> {
     topology: &'a mut Topology,
 }
 
+/// One level of load: how many requests at once, and whether each saves another key.
+#[derive(Clone, Copy)]
+struct Level {
+    concurrency: usize,
+    distinct: bool,
+}
+
 async fn measure(
-    ours: &mut Topology,
-    floor: &mut Topology,
+    variants: &mut [Variant<'_>],
     args: &Args,
     oha: &Path,
+    bodies: &Path,
 ) -> anyhow::Result<Vec<VariantResult>> {
-    let mut variants = [
-        Variant {
-            name: "ours",
-            topology: ours,
-        },
-        Variant {
-            name: "floor",
-            topology: floor,
-        },
-    ];
     let mut starts = Vec::new();
     for variant in variants.iter_mut() {
         eprintln!(
@@ -169,7 +223,8 @@ async fn measure(
         .collect();
     let mut processes = Vec::new();
     for (variant, url) in variants.iter().zip(&urls) {
-        let warmup = load::run(oha, url, CALL_BODY, 16, Duration::from_secs(args.warmup)).await?;
+        let body = load::Body::Fixed(CALL_BODY);
+        let warmup = load::run(oha, url, body, 16, Duration::from_secs(args.warmup)).await?;
         if warmup.successes == 0 {
             return Err(anyhow::anyhow!(
                 "{}: no request succeeded during warm-up: {warmup:?}",
@@ -181,22 +236,40 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle: Vec<_> = processes.iter().map(Processes::rss_kib).collect();
 
-    // Each level in rounds, alternating which topology goes first.
+    // Each level in rounds, rotating which topology goes first.
+    let count = variants.len();
     let rounds = args.rounds.max(1);
     let round_length = Duration::from_secs(args.duration).div_f64(rounds as f64);
-    let mut levels: [Vec<LevelResult>; 2] = [Vec::new(), Vec::new()];
-    for &concurrency in &args.levels {
-        eprintln!("bench: {concurrency} concurrent, {rounds} rounds of {round_length:?} each ...");
-        let mut runs: [Vec<LoadResult>; 2] = [Vec::new(), Vec::new()];
-        let mut peaks: [Vec<(String, u64)>; 2] = [Vec::new(), Vec::new()];
-        let mut cpu: [Vec<(String, u64)>; 2] = [Vec::new(), Vec::new()];
-        for round in 0..rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for index in order {
+    let levels = (args.levels.iter().map(|&concurrency| Level {
+        concurrency,
+        distinct: false,
+    }))
+    .chain(args.distinct_levels.iter().map(|&concurrency| Level {
+        concurrency,
+        distinct: true,
+    }));
+    let mut results: Vec<Vec<LevelResult>> = (0..count).map(|_| Vec::new()).collect();
+    for level in levels {
+        let keys = if level.distinct { "distinct" } else { "one" };
+        eprintln!(
+            "bench: {} concurrent, {keys} key(s), {rounds} rounds of {round_length:?} each ...",
+            level.concurrency
+        );
+        let body = if level.distinct {
+            load::Body::Lines(bodies)
+        } else {
+            load::Body::Fixed(CALL_BODY)
+        };
+        let mut runs: Vec<Vec<LoadResult>> = (0..count).map(|_| Vec::new()).collect();
+        let mut peaks: Vec<Vec<(String, u64)>> = vec![Vec::new(); count];
+        let mut cpu: Vec<Vec<(String, u64)>> = vec![Vec::new(); count];
+        for round in 0..rounds as usize {
+            for offset in 0..count {
+                let index = (round + offset) % count;
                 let sampler = processes[index].sample_peak_rss();
                 let cpu_before = processes[index].cpu_micros();
                 runs[index].push(
-                    load::run(oha, &urls[index], CALL_BODY, concurrency, round_length).await?,
+                    load::run(oha, &urls[index], body, level.concurrency, round_length).await?,
                 );
                 let used: Vec<_> = (processes[index].cpu_micros().into_iter())
                     .zip(cpu_before)
@@ -206,11 +279,12 @@ async fn measure(
                 peaks[index] = highest(&peaks[index], &sampler.finish().await);
             }
         }
-        for index in 0..2 {
+        for index in 0..count {
             let load = LoadResult::combine(&runs[index]);
             let requests = (load.successes + load.errors).max(1) as f64;
-            levels[index].push(LevelResult {
-                concurrency,
+            results[index].push(LevelResult {
+                concurrency: level.concurrency,
+                keys,
                 cpu_us_per_request: cpu[index]
                     .iter()
                     .map(|(name, micros)| (name.clone(), *micros as f64 / requests))
@@ -221,21 +295,19 @@ async fn measure(
         }
     }
 
-    let [ours_levels, floor_levels] = levels;
-    let mut starts = starts.into_iter();
-    let mut idle = idle.into_iter();
-    Ok([("ours", ours_levels), ("floor", floor_levels)]
-        .into_iter()
-        .map(|(name, levels)| {
-            let (frontend_start, backend_start) = starts.next().expect("a start per variant");
-            VariantResult {
-                name,
+    Ok(variants
+        .iter()
+        .zip(results)
+        .zip(starts.into_iter().zip(idle))
+        .map(
+            |((variant, levels), ((frontend_start, backend_start), idle_rss_kib))| VariantResult {
+                name: variant.name,
                 frontend_start,
                 backend_start,
-                idle_rss_kib: idle.next().expect("an idle RSS per variant"),
+                idle_rss_kib,
                 levels,
-            }
-        })
+            },
+        )
         .collect())
 }
 
