@@ -73,6 +73,7 @@ impl TestApp {
             },
             None,
             Arc::new(authenticator),
+            None,
         );
         Self {
             issuer,
