@@ -221,7 +221,7 @@ async fn a_person_logs_in_and_saves_a_key(login: Login) {
 
 /// Signs `user` in from the page at `entry` in this browser: to the provider's login page, the
 /// password, the consent, and back to the page, which must greet `name`.
-async fn sign_in(
+pub(crate) async fn sign_in(
     browser: &Browser,
     entry: &str,
     issuer: &str,

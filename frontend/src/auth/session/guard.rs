@@ -113,7 +113,13 @@ async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Sessio
         .save(&key, &refreshed, Some(&etag), remaining)
         .await
     {
-        Ok(()) => Ok(Some(refreshed)),
+        Ok(()) => {
+            tracing::info!(
+                caller = refreshed.subject,
+                "refreshed the session's access token"
+            );
+            Ok(Some(refreshed))
+        }
         // Another replica (or tab) refreshed first and saved its tokens: use those, so a
         // rotated refresh token is never lost.
         Err(StoreError::Conflict) => match login.store.get::<Session>(&key).await {
