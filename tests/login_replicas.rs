@@ -60,6 +60,24 @@ async fn page_with_cookie(pair: &TestPair, base: &str, cookie: &str) -> Answer {
     .await
 }
 
+/// The status and text of `GET /` at `base` with this session cookie (for spawned tasks).
+async fn page_status(base: &str, cookie: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("{base}/"))
+        .header("cookie", format!("__Host-session={cookie}"))
+        .send()
+        .await
+        .expect("an answer");
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap_or_default())
+}
+
 async fn save_through_the_page(browser: &Browser, key: &str, value: &str) {
     browser.type_into("#key", key).await;
     browser.type_into("#value", value).await;
@@ -187,6 +205,55 @@ async fn two_replicas_behind_nginx_share_sessions_through_restarts_refreshes_and
             page.headers.get("location").unwrap(),
             "/auth/login?return=%2F"
         );
+    }
+    browser.close().await;
+}
+
+/// Both replicas find the same session's access token about to expire at the same moment.
+/// The provider rotates refresh tokens and revokes the grant when a rotated one is used
+/// again, so two refreshes of one session must never both reach it.
+#[tokio::test]
+async fn replicas_refreshing_one_session_at_once_keep_it() {
+    let pair = TestPair::spawn_with(TopologyOptions {
+        login: Login::Session,
+        frontend_replicas: 2,
+        // Always within a minute of expiry: every request refreshes unless one just did.
+        access_token_ttl_secs: Some(61),
+        ..TopologyOptions::default()
+    })
+    .await;
+    let provider = provider(&pair);
+    let entry = pair.topology.browser_url();
+    let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
+    sign_in(
+        &browser,
+        &entry,
+        &provider.issuer,
+        &provider.user,
+        &provider.password,
+        &provider.user_name,
+    )
+    .await;
+    let cookie = browser.cookie("__Host-session").await.unwrap();
+    let replicas: Vec<String> = pair.topology.frontends().map(|f| f.app_url()).collect();
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut requests = tokio::task::JoinSet::new();
+        for n in 0..6 {
+            let (base, cookie) = (replicas[n % 2].clone(), cookie.clone());
+            requests.spawn(async move { (n, page_status(&base, &cookie).await) });
+        }
+        while let Some(answer) = requests.join_next().await {
+            let (n, (status, text)) = answer.unwrap();
+            assert_eq!(
+                status,
+                200,
+                "round {round}, request {n} at {}: {text}\n{}",
+                replicas[n % 2],
+                pair.topology.log_tails(15)
+            );
+            assert!(text.contains(&provider.user_name), "{text}");
+        }
     }
     browser.close().await;
 }

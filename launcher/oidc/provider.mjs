@@ -60,6 +60,10 @@ const provider = new Provider(issuer, {
   async issueRefreshToken(ctx, client) {
     return client.grantTypeAllowed('refresh_token');
   },
+  // Every refresh rotates the refresh token, as Entra ID's do; using one that was rotated
+  // already revokes the whole grant (oidc-provider's reuse detection), which is what two
+  // replicas refreshing one session at once would run into.
+  rotateRefreshToken: () => true,
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },

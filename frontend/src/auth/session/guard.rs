@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use oauth2::CsrfToken;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use service_kit::Problem;
 use service_kit::telemetry::LoggedCaller;
@@ -59,23 +60,96 @@ pub async fn require_session(
     response
 }
 
+/// How long one request holds the right to refresh a session (longer than a call to the
+/// provider may take); meanwhile the others go on with the current access token.
+const REFRESH_CLAIM: Duration = Duration::from_secs(15);
+/// How often, and how long apart, a request whose access token has expired looks again for
+/// the tokens another request is fetching.
+const WAIT_ROUNDS: usize = 25;
+const WAIT_STEP: Duration = Duration::from_millis(200);
+
 /// The session under `id` with an access token good for more than [`REFRESH_BEFORE`], or
 /// `None` once it has ended (absent, expired, or its refresh refused).
+///
+/// One request at a time refreshes a session, whichever replica it reached: it first claims
+/// the refresh by writing the session back with its claim, guarded by the ETag it read
+/// (first write wins). Others meanwhile use the access token while it is valid, or wait for
+/// the new one. Without this, two replicas would both send the same refresh token, and a
+/// provider that rotates them (Entra ID, the local one) takes the second use as a stolen
+/// token and revokes the grant: the user would be signed out.
 async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Session>, Response> {
     let key = session_key(id);
-    let (session, etag) = match login.store.get::<Session>(&key).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(None),
-        Err(error) => return Err(store_unavailable(&error)),
-    };
-    let now = now();
-    if session.expires_at > now + REFRESH_BEFORE.as_secs() {
-        return Ok(Some(session));
+    for _ in 0..WAIT_ROUNDS {
+        let (session, etag) = match login.store.get::<Session>(&key).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(store_unavailable(&error)),
+        };
+        let now = now();
+        if session.expires_at > now + REFRESH_BEFORE.as_secs() {
+            return Ok(Some(session));
+        }
+        if session.refreshing_until > now {
+            if session.expires_at > now {
+                return Ok(Some(session));
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+            continue;
+        }
+        let claim = CsrfToken::new_random().secret().clone();
+        let mut claimed = session.clone();
+        claimed.refreshing_until = now + REFRESH_CLAIM.as_secs();
+        claimed.refresh_claim = claim.clone();
+        let remaining = remaining_life(login, &session);
+        match login
+            .store
+            .save(&key, &claimed, Some(&etag), remaining)
+            .await
+        {
+            Ok(()) => {}
+            // Another request claimed it (or refreshed, or signed out) first: look again.
+            Err(StoreError::Conflict) => continue,
+            Err(error) => return Err(store_unavailable(&error)),
+        }
+        // The ETag of the claim just written, which the refreshed session is saved over.
+        match login.store.get::<Session>(&key).await {
+            Ok(Some((mine, etag))) if mine.refresh_claim == claim => {
+                return refresh(login, &key, mine, &etag).await;
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(store_unavailable(&error)),
+        }
     }
+    Err(Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session is being renewed and that takes longer than it should; try again in a moment",
+    )
+    .with_retry_after(1)
+    .into_response())
+}
+
+/// What is left of the session's life (`SESSION_TTL` from its start), at least a second.
+fn remaining_life(login: &SessionLogin, session: &Session) -> Duration {
+    Duration::from_secs(
+        (session.created_at + login.session_ttl.as_secs())
+            .saturating_sub(now())
+            .max(1),
+    )
+}
+
+/// The refresh of a session this request has claimed (`etag` is its claim's).
+async fn refresh(
+    login: &SessionLogin,
+    key: &str,
+    session: Session,
+    etag: &str,
+) -> Result<Option<Session>, Response> {
+    let now = now();
     let refreshed = match login.provider.refresh(&session).await {
         Ok(refreshed) => refreshed,
         Err(ProviderError::Unavailable(why)) if session.expires_at > now => {
-            // Still valid for a few seconds: the next request tries again.
+            // Still valid for a few seconds; the claim lapses and a later request tries again.
             tracing::warn!(
                 error = why,
                 "the refresh failed; the access token is still valid"
@@ -97,20 +171,16 @@ async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Sessio
         Err(error) => {
             // Refused (revoked, expired, used): the session ends here, for every replica.
             tracing::info!(%error, caller = session.subject, "the refresh was refused; signed out");
-            if let Err(error) = login.store.delete(&key, Some(&etag)).await {
+            if let Err(error) = login.store.delete(key, Some(etag)).await {
                 tracing::info!(%error, "the ended session was changed or gone already");
             }
             return Ok(None);
         }
     };
-    let remaining = Duration::from_secs(
-        (session.created_at + login.session_ttl.as_secs())
-            .saturating_sub(now)
-            .max(1),
-    );
+    let remaining = remaining_life(login, &session);
     match login
         .store
-        .save(&key, &refreshed, Some(&etag), remaining)
+        .save(key, &refreshed, Some(etag), remaining)
         .await
     {
         Ok(()) => {
@@ -120,9 +190,8 @@ async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Sessio
             );
             Ok(Some(refreshed))
         }
-        // Another replica (or tab) refreshed first and saved its tokens: use those, so a
-        // rotated refresh token is never lost.
-        Err(StoreError::Conflict) => match login.store.get::<Session>(&key).await {
+        // Signed out meanwhile (the only other writer of a claimed session).
+        Err(StoreError::Conflict) => match login.store.get::<Session>(key).await {
             Ok(found) => Ok(found.map(|(session, _)| session)),
             Err(error) => Err(store_unavailable(&error)),
         },

@@ -234,6 +234,8 @@ impl Provider {
                 expires_at: expires_at(tokens.expires_in()),
                 id_token,
                 created_at,
+                refreshing_until: 0,
+                refresh_claim: String::new(),
             },
         })
     }
@@ -257,6 +259,8 @@ impl Provider {
             refreshed.refresh_token = Some(rotated.secret().clone());
         }
         refreshed.expires_at = expires_at(tokens.expires_in());
+        refreshed.refreshing_until = 0;
+        refreshed.refresh_claim = String::new();
         Ok(refreshed)
     }
 

@@ -28,6 +28,14 @@ pub struct Session {
     pub id_token: String,
     /// When the session began; it ends `SESSION_TTL` later at the latest.
     pub created_at: u64,
+    /// While a request refreshes the tokens, until when (seconds since the epoch) it holds
+    /// the right to: the provider rotates refresh tokens, and a second refresh with the old
+    /// one would make it revoke the whole grant. 0: nobody is refreshing.
+    #[serde(default)]
+    pub refreshing_until: u64,
+    /// Which request holds that right (a random id of its own).
+    #[serde(default)]
+    pub refresh_claim: String,
 }
 
 pub fn attempt_key(state: &str) -> String {
