@@ -105,6 +105,22 @@ async fn two_replicas_behind_nginx_share_sessions_through_restarts_refreshes_and
         .cookie("__Host-session")
         .await
         .expect("the session cookie");
+    // The session is in the shared SQLite file, encrypted: none of its JSON shows there.
+    let mut stored = Vec::new();
+    for file in ["sessions.db", "sessions.db-wal"] {
+        stored.extend(std::fs::read(pair.topology.workdir.join(file)).unwrap_or_default());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains("session-"),
+        "no session record in sessions.db"
+    );
+    for plain in [name.as_str(), "access_token", "refresh_token", "id_token"] {
+        assert!(
+            !stored.contains(plain),
+            "{plain:?} in sessions.db unencrypted"
+        );
+    }
 
     // Page loads and saves, round robin over both replicas; after 5 s the access token is
     // within a minute of its expiry, so the requests from then on refresh it.

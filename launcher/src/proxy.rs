@@ -97,7 +97,9 @@ fn configuration(dir: &Path, access_log: &Path, port: u16, upstreams: &[u16]) ->
     format!(
         r#"# Written by the launcher for one run (launcher/src/proxy.rs).
 daemon off;
-master_process on;
+# One process, no master: killed (a test dropped, the launcher crashed), it leaves no
+# worker behind, as a master killed with SIGKILL does.
+master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;

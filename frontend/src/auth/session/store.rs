@@ -100,7 +100,13 @@ impl SessionStore {
             etag: etag.map(|value| Etag {
                 value: value.to_owned(),
             }),
-            metadata: [("ttlInSeconds".to_owned(), ttl.as_secs().max(1).to_string())].into(),
+            // JSON stored as JSON (as the backend's records are), not as base64 of bytes; with
+            // Dapr's encryption on, what is stored is the ciphertext either way.
+            metadata: [
+                ("ttlInSeconds".to_owned(), ttl.as_secs().max(1).to_string()),
+                ("contentType".to_owned(), "application/json".to_owned()),
+            ]
+            .into(),
             options: Some(options()),
         };
         let request = SaveStateRequest {
