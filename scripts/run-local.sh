@@ -3,7 +3,9 @@
 # http://127.0.0.1:8080), with the embedded SQLite state store under ./.data.
 # Arguments go to `cargo xtask run-local` (xtask/src/run_local.rs): --port N, --data-dir DIR,
 # --otlp-endpoint URL (a collector for the traces of both apps and both daprd), --login (a
-# local identity provider and the login on the frontend's sidecar). Ctrl-C stops everything.
+# local identity provider and the frontend's session sign-in), --frontend-replicas N (N
+# frontends behind nginx), --login-mode middleware (Dapr's OAuth2 middleware, one-user demos).
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -29,6 +29,8 @@ missing=()
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v chromium >/dev/null && command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
+# nginx: the round-robin proxy in front of two frontend replicas in the login tests.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx-light)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # Lints: rustfmt, clippy on every target, then cargo-deny (deny.toml): licenses, banned and duplicate

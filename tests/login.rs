@@ -4,14 +4,21 @@
 
 use crate::support::browser::Browser;
 use crate::support::{Answer, TestPair};
-use launcher::TopologyOptions;
 use launcher::identity_provider::{AUDIENCE, IdentityProvider};
+use launcher::{Login, TopologyOptions};
 use serde_json::{Value, json};
 use test_support::tokens::{self, SigningKey};
 
+/// The browser login every deployment of this project uses by default.
+const DEFAULT_LOGIN: Login = Login::Session;
+
 async fn spawn_login_pair() -> TestPair {
+    spawn_login_pair_with(DEFAULT_LOGIN).await
+}
+
+async fn spawn_login_pair_with(login: Login) -> TestPair {
     TestPair::spawn_with(TopologyOptions {
-        login: true,
+        login,
         ..TopologyOptions::default()
     })
     .await
@@ -156,12 +163,22 @@ async fn api_clients_need_a_valid_token_at_the_sidecar_and_at_the_app() {
 
 #[tokio::test]
 async fn a_person_logs_in_with_a_browser_and_saves_a_key_through_the_page() {
-    let pair = spawn_login_pair().await;
+    a_person_logs_in_and_saves_a_key(DEFAULT_LOGIN).await;
+}
+
+/// Dapr's OAuth2 middleware still signs one person in (one-user demos).
+#[tokio::test]
+async fn the_oauth2_middleware_still_signs_one_person_in() {
+    a_person_logs_in_and_saves_a_key(Login::Middleware).await;
+}
+
+async fn a_person_logs_in_and_saves_a_key(login: Login) {
+    let pair = spawn_login_pair_with(login).await;
     let provider = provider(&pair);
     let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
 
     // The gated page sends the browser to the provider's login page.
-    browser.go_to(&pair.topology.login_url()).await;
+    browser.go_to(&pair.topology.browser_url()).await;
     assert!(
         browser.current_url().await.starts_with(&provider.issuer),
         "not sent to the provider: {}",
@@ -194,7 +211,7 @@ async fn a_person_logs_in_with_a_browser_and_saves_a_key_through_the_page() {
         browser
             .current_url()
             .await
-            .starts_with(&pair.topology.login_url())
+            .starts_with(&pair.topology.browser_url())
     );
 
     browser.type_into("#key", "from-the-browser").await;
@@ -207,6 +224,67 @@ async fn a_person_logs_in_with_a_browser_and_saves_a_key_through_the_page() {
         Some(json!("hello from chromium"))
     );
     browser.close().await;
+}
+
+/// Signs `user` in from the page at `entry` in this browser: to the provider's login page, the
+/// password, the consent, and back to the page, which must greet `name`.
+pub(crate) async fn sign_in(
+    browser: &Browser,
+    entry: &str,
+    issuer: &str,
+    user: &str,
+    password: &str,
+    name: &str,
+) {
+    browser.go_to(entry).await;
+    assert!(
+        browser.current_url().await.starts_with(issuer),
+        "not sent to the provider: {}\n{}",
+        browser.current_url().await,
+        browser.page_source().await
+    );
+    browser.type_into("input[name=login]", user).await;
+    browser.type_into("input[name=password]", password).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_for_text("button[type=submit]", "Continue")
+        .await;
+    browser.click("button[type=submit]").await;
+    let caller = browser.wait_for_text("#caller", name).await;
+    assert_eq!(caller, format!("Signed in as {name}"));
+}
+
+/// The second person to sign in, right after the first, each in a browser of their own (a
+/// fresh profile): Dapr's OAuth2 middleware answered the second one's callback with a 500 or
+/// a `Max-Age=0` session cookie (issue 15). Whatever the default browser login is, it holds.
+#[tokio::test]
+async fn two_people_sign_in_one_after_another_with_the_default_login() {
+    let pair = spawn_login_pair().await;
+    let provider = provider(&pair);
+    let logs = pair.topology.workdir.join("logs");
+    let entry = pair.topology.browser_url();
+    for person in ["first", "second", "third"] {
+        eprintln!("the {person} person signs in");
+        let browser = Browser::start(&logs).await;
+        sign_in(
+            &browser,
+            &entry,
+            &provider.issuer,
+            &provider.user,
+            &provider.password,
+            &provider.user_name,
+        )
+        .await;
+        // Still signed in on the next page load: the session cookie was kept.
+        browser.go_to(&entry).await;
+        let caller = browser.wait_for_text("#caller", &provider.user_name).await;
+        assert_eq!(
+            caller,
+            format!("Signed in as {}", provider.user_name),
+            "{person}"
+        );
+        browser.close().await;
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //!   and on the Cosmos DB protocol server;
 //! - `cosmos`: what only Cosmos DB shows (the documents, the protocol beyond one item);
 //! - `login`: the identity provider, the sidecar's middleware, the app's token checks, Chromium;
+//! - `login_replicas`: the session login on two frontend replicas behind nginx, and its refusals;
 //! - `traces`: one trace across both apps and both daprd;
 //! - `hostile`: a hostile client's requests and connections, each refused with its 4xx problem
 //!   or bounded in time, and data that reads back exactly as saved or is refused;
@@ -18,6 +19,7 @@ mod concurrency;
 mod cosmos;
 mod hostile;
 mod login;
+mod login_replicas;
 mod pair;
 mod soak;
 mod traces;

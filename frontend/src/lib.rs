@@ -9,6 +9,7 @@ pub mod allowlist;
 pub mod auth;
 pub mod call_error;
 pub mod configuration;
+pub mod cross_site;
 pub mod invocation;
 pub mod page;
 pub mod routes;

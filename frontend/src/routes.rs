@@ -24,12 +24,17 @@ pub struct CallState {
     pub allowlist: Arc<Allowlist>,
 }
 
-/// `/call` for API clients, and the same handler at `/page/call` for the browser page: behind
-/// the login pipeline only browser paths (`/` and `/page/...`) start a login, so an API client
-/// without a token gets a 401 from `/call` rather than a redirect to a login page.
+/// `/call` for API clients.
 pub fn router(state: CallState) -> Router {
+    Router::new().route("/call", post(call)).with_state(state)
+}
+
+/// The same handler at `/page/call` for the browser page: only browser paths (`/` and
+/// `/page/...`) start a login, so an API client without a token gets a 401 from `/call` rather
+/// than a redirect to a login page. Its writes are guarded against cross-site requests
+/// ([`crate::cross_site`]), which cookie sessions need.
+pub fn page_router(state: CallState) -> Router {
     Router::new()
-        .route("/call", post(call))
         .route("/page/call", post(call))
         .with_state(state)
 }

@@ -3,41 +3,71 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use service_kit::server::{Application, with_common_routes};
 use service_kit::settings::Secret;
 
-use crate::auth::{Authenticator, require_caller};
+use crate::auth::session::{self, SessionLogin, require_session};
+use crate::auth::{AuthMode, Authenticator, require_caller};
 use crate::configuration::Config;
-use crate::page;
+use crate::cross_site;
+use crate::page::{self, PageOptions};
 use crate::routes::{self, CallState};
 
 pub async fn build(config: Config) -> std::io::Result<Application> {
     let authenticator =
         Authenticator::from_settings(&config.auth).map_err(std::io::Error::other)?;
-    authenticator.log_mode();
+    let login = match config.auth.auth_mode {
+        AuthMode::Session => Some(Arc::new(
+            SessionLogin::from_settings(&config.auth, &config.service)
+                .map_err(std::io::Error::other)?,
+        )),
+        _ => {
+            authenticator.log_mode();
+            None
+        }
+    };
     let authenticator = Arc::new(authenticator);
     let app_token = config.service.enforced_app_token().cloned();
     let allowlist = Arc::new(config.call_allowlist.clone());
     Application::build("frontend", &config.service, |sidecar| {
-        app(CallState { sidecar, allowlist }, app_token, authenticator)
+        app(
+            CallState { sidecar, allowlist },
+            app_token,
+            authenticator,
+            login,
+        )
     })
     .await
 }
 
 /// The whole frontend as a router, for serving and for `oneshot` tests. Every route but the
-/// health probes needs a caller (unless authentication is off).
+/// health probes (and the sign-in's own) needs a caller, unless authentication is off: API
+/// paths a bearer token (or Easy Auth's headers), the browser paths (`/`, `/page/…`) the same,
+/// or with the session login a session. Browser writes are same-origin JSON only.
 pub fn app(
     state: CallState,
     app_token: Option<Secret>,
     authenticator: Arc<Authenticator>,
+    login: Option<Arc<SessionLogin>>,
 ) -> Router {
     let sidecar = state.sidecar.clone();
-    let api = routes::router(state).merge(page::router());
-    let api = if authenticator.is_off() {
-        api
-    } else {
-        api.layer(from_fn_with_state(authenticator, require_caller))
+    let api = routes::router(state.clone());
+    let options = PageOptions {
+        sign_out_to: login.as_ref().map(|login| login.provider_origin.clone()),
     };
-    with_common_routes(api, &sidecar, app_token)
+    let browser = routes::page_router(state)
+        .layer(from_fn(cross_site::browser_writes))
+        .merge(page::router(options));
+    let routes = match login {
+        Some(login) => api
+            .layer(from_fn_with_state(authenticator, require_caller))
+            .merge(browser.layer(from_fn_with_state(login.clone(), require_session)))
+            .merge(session::routes::router(login)),
+        None if authenticator.is_off() => api.merge(browser),
+        None => api
+            .merge(browser)
+            .layer(from_fn_with_state(authenticator, require_caller)),
+    };
+    with_common_routes(routes, &sidecar, app_token)
 }

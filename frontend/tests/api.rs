@@ -37,6 +37,7 @@ async fn spawn_app() -> TestApp {
         },
         None,
         Arc::new(Authenticator::Off),
+        None,
     );
     TestApp { sidecar, router }
 }
@@ -477,5 +478,6 @@ fn app_with(sidecar: SidecarClient) -> axum::Router {
         },
         None,
         Arc::new(Authenticator::Off),
+        None,
     )
 }

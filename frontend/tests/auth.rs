@@ -55,6 +55,7 @@ fn router_for(issuer: &str, sidecar: &MockServer, settings: &[&str]) -> axum::Ro
         },
         None,
         Arc::new(authenticator),
+        None,
     )
 }
 

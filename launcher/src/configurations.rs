@@ -15,7 +15,12 @@ pub(crate) fn write_configurations(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(config_dir)
         .with_context(|| format!("creating {}", config_dir.display()))?;
-    for name in ["frontend.yaml", "frontend-login.yaml", "backend.yaml"] {
+    for name in [
+        "frontend.yaml",
+        "frontend-login.yaml",
+        "frontend-session.yaml",
+        "backend.yaml",
+    ] {
         let shipped = repo_root().join("dapr-config").join(name);
         let text = std::fs::read_to_string(&shipped)
             .with_context(|| format!("reading {}", shipped.display()))?;

@@ -23,6 +23,19 @@ pub const CLIENT_ID: &str = "dapr-pair-frontend";
 /// What the login asks for: who the person is, and a token for the API.
 pub const SCOPES: &str = "openid,profile,api";
 
+/// What the provider is started with besides its one client and first user.
+#[derive(Default)]
+pub struct ProviderOptions {
+    /// The one URI the client may be sent back to after signing in.
+    pub redirect_uri: String,
+    /// The one URI the client may be sent back to after signing out.
+    pub post_logout_redirect_uri: String,
+    /// More users `(login, name)`, each with the run's password.
+    pub extra_users: Vec<(String, String)>,
+    /// How long access tokens live, in seconds (default 600).
+    pub access_token_ttl_secs: Option<u64>,
+}
+
 pub struct IdentityProvider {
     /// `http://127.0.0.1:<port>`: the `iss` of its tokens, and where discovery is found.
     pub issuer: String,
@@ -38,9 +51,8 @@ pub struct IdentityProvider {
 }
 
 impl IdentityProvider {
-    /// Starts the provider and waits for its discovery document. `redirect_uri` is the one URI
-    /// the client may be sent back to.
-    pub async fn start(log_dir: &Path, redirect_uri: &str) -> anyhow::Result<Self> {
+    /// Starts the provider and waits for its discovery document.
+    pub async fn start(log_dir: &Path, options: &ProviderOptions) -> anyhow::Result<Self> {
         let dir = repo_root().join("launcher/oidc");
         crate::npm::ensure_installed(&dir)?;
         let port = free_port();
@@ -49,6 +61,11 @@ impl IdentityProvider {
         let password = random_token()[..12].to_owned();
         let signing_key = SigningKey::generate(&format!("local-{}", &random_token()[..8]));
         let (user, user_name) = ("ada", "Ada Lovelace");
+        let users: Vec<serde_json::Value> =
+            std::iter::once((user.to_owned(), user_name.to_owned()))
+                .chain(options.extra_users.iter().cloned())
+                .map(|(login, name)| serde_json::json!({"login": login, "name": name}))
+                .collect();
         let mut command = Command::new("node");
         command
             .arg(dir.join("provider.mjs"))
@@ -57,10 +74,17 @@ impl IdentityProvider {
             .env("OIDC_AUDIENCE", AUDIENCE)
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", &client_secret)
-            .env("OIDC_REDIRECT_URI", redirect_uri)
-            .env("OIDC_USER", user)
+            .env("OIDC_REDIRECT_URI", &options.redirect_uri)
+            .env(
+                "OIDC_POST_LOGOUT_REDIRECT_URI",
+                &options.post_logout_redirect_uri,
+            )
+            .env("OIDC_USERS", serde_json::Value::from(users).to_string())
             .env("OIDC_PASSWORD", &password)
-            .env("OIDC_USER_NAME", user_name)
+            .env(
+                "OIDC_ACCESS_TOKEN_TTL",
+                options.access_token_ttl_secs.unwrap_or(600).to_string(),
+            )
             .env("OIDC_SIGNING_KEY_PEM", signing_key.private_pem())
             .env("OIDC_SIGNING_KEY_ID", &signing_key.kid)
             .current_dir(&dir);

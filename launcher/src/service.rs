@@ -30,6 +30,8 @@ const OTLP_ENDPOINT_VARIABLES: [&str; 2] = [
 /// of the topology, so either can be stopped and started again where it was.
 pub struct Service {
     pub app_id: String,
+    /// The name of its processes and logs: the app id, or `frontend-2` for a second replica.
+    pub name: String,
     pub app_port: u16,
     pub dapr_http_port: u16,
     pub dapr_grpc_port: u16,
@@ -50,8 +52,26 @@ pub struct Service {
     context: Arc<RunContext>,
 }
 
+/// Which browser login the login topology runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Login {
+    /// No login: the frontend runs with `AUTH_MODE=off`.
+    #[default]
+    Off,
+    /// The default: the frontend signs browsers in itself (`AUTH_MODE=session`), sessions in
+    /// the `sessionstore` component; its sidecar checks API clients' bearer tokens
+    /// (`dapr-config/frontend-session.yaml`).
+    Session,
+    /// Dapr's `middleware.http.oauth2` on the frontend's sidecar, with the frontend on
+    /// `AUTH_MODE=jwt` (`dapr-config/frontend-login.yaml`): one-user demos only, see README.
+    Middleware,
+}
+
 /// What the frontend and its sidecar are told in the login topology.
 pub(crate) struct LoginSettings {
+    pub(crate) kind: Login,
+    /// The session store's encryption key (hex AES-256), the same for every replica.
+    pub(crate) session_key: String,
     issuer: String,
     client_id: String,
     client_secret: String,
@@ -61,8 +81,15 @@ pub(crate) struct LoginSettings {
 }
 
 impl LoginSettings {
-    pub(crate) fn new(provider: &IdentityProvider, redirect_url: String) -> Self {
+    pub(crate) fn new(
+        kind: Login,
+        provider: &IdentityProvider,
+        redirect_url: String,
+        session_key: String,
+    ) -> Self {
         Self {
+            kind,
+            session_key,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),
             client_secret: provider.client_secret.clone(),
@@ -82,6 +109,7 @@ impl Service {
     ) -> Self {
         Self {
             app_id: app_id.to_owned(),
+            name: app_id.to_owned(),
             app_port,
             dapr_http_port: free_port(),
             dapr_grpc_port: free_port(),
@@ -167,14 +195,23 @@ impl Service {
         // The frontend checks callers itself; `off` must be said explicitly (the backend
         // ignores the setting).
         match &self.login {
+            Some(login) if login.kind == Login::Session => command
+                .env("AUTH_MODE", "session")
+                .env("OIDC_ISSUER", &login.issuer)
+                .env("OIDC_AUDIENCE", identity_provider::AUDIENCE)
+                .env("OIDC_CLIENT_ID", &login.client_id)
+                .env("OIDC_CLIENT_SECRET", &login.client_secret)
+                .env("OIDC_REDIRECT_URL", &login.redirect_url)
+                // A refresh token (Entra ID's offline_access), and an access token for the API.
+                .env("OIDC_SCOPES", "openid profile offline_access api"),
             Some(login) => command
                 .env("AUTH_MODE", "jwt")
                 .env("OIDC_ISSUER", &login.issuer)
                 .env("OIDC_AUDIENCE", identity_provider::AUDIENCE),
             None => command.env("AUTH_MODE", "off"),
         };
-        let process = ManagedProcess::spawn(&self.app_id, command, &context.log_dir)
-            .with_context(|| format!("starting {}", self.app_id))?;
+        let process = ManagedProcess::spawn(&self.name, command, &context.log_dir)
+            .with_context(|| format!("starting {}", self.name))?;
         self.app = Some(process);
         Ok(())
     }
@@ -182,8 +219,10 @@ impl Service {
     pub async fn start_sidecar(&mut self) -> anyhow::Result<()> {
         let context = self.context();
         let root = repo_root();
-        let (config, resources) = match (self.app_id.as_str(), &self.login) {
+        let login = self.login.as_ref().map(|login| login.kind);
+        let (config, resources) = match (self.app_id.as_str(), login) {
             ("backend", _) => ("backend.yaml", context.backend_resources.clone()),
+            (_, Some(Login::Session)) => ("frontend-session.yaml", root.join("components/local")),
             (_, Some(_)) => ("frontend-login.yaml", root.join("components/local")),
             _ => ("frontend.yaml", root.join("components/local")),
         };
@@ -239,21 +278,41 @@ impl Service {
         if let Some(token) = self.api_token() {
             command.env("DAPR_API_TOKEN", token);
         }
-        // The login middleware and its secret store (components/login/), which read these.
+        // The bearer check of API clients (components/bearer/), and either the session store
+        // with its key's secret store (components/session/) or the login middleware with its
+        // client secret's (components/login/), which read these.
         if let Some(login) = &self.login {
             command
                 .args([
                     "--resources-path",
-                    &root.join("components/login").to_string_lossy(),
+                    &root.join("components/bearer").to_string_lossy(),
                 ])
-                .env("LOGIN_CLIENT_ID", &login.client_id)
-                .env("LOGIN_SECRET_CLIENT_SECRET", &login.client_secret)
-                .env("LOGIN_SCOPES", identity_provider::SCOPES)
-                .env("LOGIN_AUTH_URL", &login.auth_url)
-                .env("LOGIN_TOKEN_URL", &login.token_url)
-                .env("LOGIN_REDIRECT_URL", &login.redirect_url)
                 .env("LOGIN_ISSUER", &login.issuer)
                 .env("LOGIN_AUDIENCE", identity_provider::AUDIENCE);
+        }
+        match &self.login {
+            Some(login) if login.kind == Login::Session => {
+                command
+                    .args([
+                        "--resources-path",
+                        &root.join("components/session").to_string_lossy(),
+                    ])
+                    .env("SESSION_SECRET_ENCRYPTION_KEY", &login.session_key);
+            }
+            Some(login) => {
+                command
+                    .args([
+                        "--resources-path",
+                        &root.join("components/login").to_string_lossy(),
+                    ])
+                    .env("LOGIN_CLIENT_ID", &login.client_id)
+                    .env("LOGIN_SECRET_CLIENT_SECRET", &login.client_secret)
+                    .env("LOGIN_SCOPES", identity_provider::SCOPES)
+                    .env("LOGIN_AUTH_URL", &login.auth_url)
+                    .env("LOGIN_TOKEN_URL", &login.token_url)
+                    .env("LOGIN_REDIRECT_URL", &login.redirect_url);
+            }
+            None => {}
         }
         if self.app_port != 0 {
             command.args([
@@ -276,7 +335,7 @@ impl Service {
                     .map(|(name, value)| (*name, value)),
             );
         }
-        let name = format!("{}-daprd", self.app_id);
+        let name = format!("{}-daprd", self.name);
         let process =
             ManagedProcess::spawn(&name, command, &context.log_dir).context("starting {name}")?;
         self.sidecar = Some(process);

@@ -15,8 +15,10 @@ use crate::identity_provider::IdentityProvider;
 use crate::paths::{app_bin_dir, repo_root};
 use crate::ports::free_port;
 use crate::process::{ManagedProcess, STOP_GRACE};
+use crate::proxy::ReverseProxy;
+use crate::secrets::random_token;
 use crate::sentry::start_sentry;
-use crate::service::{LoginSettings, Service};
+use crate::service::{Login, LoginSettings, Service};
 
 /// The state store behind the backend's daprd.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,15 +37,24 @@ pub struct TopologyOptions {
     pub workdir: Option<PathBuf>,
     /// The frontend app's port; 0 picks a free one.
     pub frontend_port: u16,
+    /// nginx's port, with more than one frontend replica; `None` picks a free one.
+    pub proxy_port: Option<u16>,
     /// An OTLP/gRPC collector (`http://host:port`) for the traces of both apps and both
     /// daprd. `None`: nothing is exported.
     pub otlp_endpoint: Option<String>,
     /// Where the backend's daprd saves: Dapr's SQLite store (the default) or Cosmos DB.
     pub state_store: StateStore,
-    /// The login topology: a local identity provider, the frontend with `AUTH_MODE=jwt`, and
-    /// its sidecar as the gated entry (OAuth2 login and bearer checks,
-    /// `dapr-config/frontend-login.yaml`). Off: the frontend runs with `AUTH_MODE=off`.
-    pub login: bool,
+    /// The login topology: a local identity provider and the browser login of [`Login`].
+    /// [`Login::Off`]: the frontend runs with `AUTH_MODE=off`.
+    pub login: Login,
+    /// How many frontend replicas (each with its own daprd) run; more than one puts nginx
+    /// in front of them, round robin, as the one entry for browsers ([`Topology::browser_url`]).
+    pub frontend_replicas: usize,
+    /// Users the identity provider knows besides the first (`ada`): `(login, name)`, each
+    /// with the run's password.
+    pub extra_users: Vec<(String, String)>,
+    /// How long the provider's access tokens live, in seconds (default 600).
+    pub access_token_ttl_secs: Option<u64>,
     /// The program run as the frontend app. `None`: the project's `frontend` of this build.
     /// The benchmark runs trivial echo apps here to measure what Dapr alone costs.
     pub frontend_program: Option<PathBuf>,
@@ -59,9 +70,13 @@ impl Default for TopologyOptions {
         Self {
             workdir: None,
             frontend_port: 0,
+            proxy_port: None,
             otlp_endpoint: None,
             state_store: StateStore::Sqlite,
-            login: false,
+            login: Login::Off,
+            frontend_replicas: 1,
+            extra_users: Vec::new(),
+            access_token_ttl_secs: None,
             frontend_program: None,
             backend_program: None,
             app_env: Vec::new(),
@@ -91,13 +106,39 @@ pub struct Topology {
     pub workdir: PathBuf,
     pub backend: Service,
     pub frontend: Service,
+    /// Replicas of the frontend beyond the first (`frontend-2`, …), each with its own daprd.
+    pub more_frontends: Vec<Service>,
+    /// nginx in front of the frontend replicas, when there is more than one.
+    pub proxy: Option<ReverseProxy>,
     /// The Cosmos DB protocol server, with [`StateStore::Cosmos`].
     pub cosmos: Option<CosmosServer>,
     /// The local identity provider of the login topology.
     pub identity_provider: Option<IdentityProvider>,
+    /// Where browsers open the page: the first replica's port, nginx's, or (with the
+    /// middleware login) the page through the frontend's sidecar.
+    browser_url: String,
+    proxy_port: Option<u16>,
     sentry: ManagedProcess,
     context: Arc<RunContext>,
     _temp: Option<TempDir>,
+}
+
+/// The session store's encryption key of this run's folder: made once and kept there
+/// (private to its owner), so that a `run-local` started again on the same folder still
+/// reads its sessions.
+fn session_key(workdir: &std::path::Path) -> anyhow::Result<String> {
+    let path = workdir.join("session-encryption-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = key.trim();
+        if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(key.to_owned());
+        }
+    }
+    // 32 random bytes in hex: an AES-256 key as Dapr's state encryption takes it.
+    let key: String = random_token() + &random_token()[..16];
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(key)
 }
 
 impl Topology {
@@ -156,21 +197,69 @@ impl Topology {
         };
         let mut backend = Service::new("backend", free_port(), true, context.clone());
         backend.program = program(options.backend_program, "backend");
-        let mut frontend = Service::new("frontend", frontend_port, false, context.clone());
-        frontend.program = program(options.frontend_program, "frontend");
-        let identity_provider = if options.login {
-            let provider = IdentityProvider::start(&context.log_dir, &frontend.login_url()).await?;
-            frontend.login = Some(LoginSettings::new(&provider, frontend.login_url()));
-            // Browsers reach this sidecar's API and cannot send a dapr-api-token.
-            frontend.dapr_api_token = String::new();
+        let frontend_program = program(options.frontend_program, "frontend");
+        let mut frontends: Vec<Service> = (0..options.frontend_replicas.max(1))
+            .map(|replica| {
+                let port = if replica == 0 {
+                    frontend_port
+                } else {
+                    free_port()
+                };
+                let mut frontend = Service::new("frontend", port, false, context.clone());
+                if replica > 0 {
+                    frontend.name = format!("frontend-{}", replica + 1);
+                }
+                frontend.program = frontend_program.clone();
+                frontend
+            })
+            .collect();
+        // nginx is started after the replicas; its port is needed now for the redirect URI.
+        let proxy_port =
+            (frontends.len() > 1).then(|| options.proxy_port.unwrap_or_else(free_port));
+        let browser_url = match (options.login, proxy_port) {
+            (Login::Middleware, _) => frontends[0].login_url(),
+            (_, Some(port)) => format!("http://127.0.0.1:{port}/"),
+            (_, None) => format!("{}/", frontends[0].app_url()),
+        };
+        let identity_provider = if options.login != Login::Off {
+            let redirect_url = match options.login {
+                Login::Middleware => browser_url.clone(),
+                _ => format!("{browser_url}auth/callback"),
+            };
+            let provider = IdentityProvider::start(
+                &context.log_dir,
+                &crate::identity_provider::ProviderOptions {
+                    redirect_uri: redirect_url.clone(),
+                    post_logout_redirect_uri: browser_url.clone(),
+                    extra_users: options.extra_users.clone(),
+                    access_token_ttl_secs: options.access_token_ttl_secs,
+                },
+            )
+            .await?;
+            let session_key = session_key(&workdir)?;
+            for frontend in &mut frontends {
+                frontend.login = Some(LoginSettings::new(
+                    options.login,
+                    &provider,
+                    redirect_url.clone(),
+                    session_key.clone(),
+                ));
+                // API clients reach this sidecar's API and cannot send a dapr-api-token.
+                frontend.dapr_api_token = String::new();
+            }
             Some(provider)
         } else {
             None
         };
+        let frontend = frontends.remove(0);
         let mut topology = Self {
             workdir,
             backend,
             frontend,
+            more_frontends: frontends,
+            proxy: None,
+            browser_url,
+            proxy_port,
             cosmos,
             identity_provider,
             sentry: sentry.process,
@@ -191,7 +280,37 @@ impl Topology {
         self.frontend.start_sidecar().await?;
         let (backend, frontend) =
             tokio::join!(self.backend.wait_ready(), self.frontend.wait_ready());
-        backend.and(frontend)
+        backend.and(frontend)?;
+        // One replica after the other: each daprd sets up the shared SQLite session store
+        // (its tables) at start, which two at once would race on.
+        for replica in &mut self.more_frontends {
+            replica.start_app().await?;
+            replica.start_sidecar().await?;
+            replica.wait_ready().await?;
+        }
+        if let Some(port) = self.proxy_port {
+            let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();
+            let dir = self.workdir.join("nginx");
+            let proxy = ReverseProxy::start(&dir, &self.context.log_dir, port, &upstreams).await?;
+            self.proxy = Some(proxy);
+        }
+        Ok(())
+    }
+
+    /// Every frontend replica, the first one first.
+    pub fn frontends(&self) -> impl Iterator<Item = &Service> {
+        std::iter::once(&self.frontend).chain(self.more_frontends.iter())
+    }
+
+    /// Every frontend replica, to stop or restart them.
+    pub fn frontends_mut(&mut self) -> impl Iterator<Item = &mut Service> {
+        std::iter::once(&mut self.frontend).chain(self.more_frontends.iter_mut())
+    }
+
+    /// Where a browser opens the page (`…/`): the frontend app, nginx in front of its
+    /// replicas, or with the middleware login the page through the frontend's sidecar.
+    pub fn browser_url(&self) -> String {
+        self.browser_url.clone()
     }
 
     /// A daprd with an app id of its own and no app (for example, a caller the backend's
@@ -224,11 +343,13 @@ impl Topology {
             Some(&self.sentry),
             self.backend.app.as_ref(),
             self.backend.sidecar.as_ref(),
-            self.frontend.app.as_ref(),
-            self.frontend.sidecar.as_ref(),
             self.cosmos.as_ref().map(|cosmos| &cosmos.process),
         ]
         .into_iter()
+        .chain(
+            self.frontends()
+                .flat_map(|frontend| [frontend.app.as_ref(), frontend.sidecar.as_ref()]),
+        )
         .flatten()
         {
             out.push_str(&format!(
@@ -244,11 +365,19 @@ impl Topology {
                 provider.log_tail(lines)
             ));
         }
+        if let Some(proxy) = &self.proxy {
+            out.push_str(&format!("----- nginx\n{}\n", proxy.log_tail(lines)));
+        }
         out
     }
 
     pub async fn stop(&mut self) {
-        self.frontend.stop().await;
+        if let Some(proxy) = self.proxy.as_mut() {
+            proxy.stop().await;
+        }
+        for frontend in self.frontends_mut() {
+            frontend.stop().await;
+        }
         if let Some(provider) = self.identity_provider.as_mut() {
             provider.stop().await;
         }

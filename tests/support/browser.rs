@@ -180,6 +180,14 @@ impl Browser {
         }
     }
 
+    /// The value of the cookie `name` of the current page's site (HttpOnly ones too).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let cookie = self
+            .command(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await;
+        cookie["value"].as_str().map(str::to_owned)
+    }
+
     pub async fn close(mut self) {
         self.command(reqwest::Method::DELETE, "", None).await;
         self.driver.stop(Duration::from_secs(5)).await;

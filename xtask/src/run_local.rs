@@ -1,12 +1,15 @@
 //! The pair on this machine: Sentry, the backend and its daprd, the frontend and its daprd,
 //! with the embedded SQLite state store under `./.data`. With `--login`, also a local identity
-//! provider, and the frontend's sidecar as the gated entry a browser can log in through.
+//! provider: browsers sign in with the frontend itself (`AUTH_MODE=session`, sessions in the
+//! `sessionstore` component), API clients send bearer tokens through its sidecar; with
+//! `--frontend-replicas 2`, two frontends (each with its daprd) behind nginx, round robin.
+//! `--login-mode middleware` is Dapr's OAuth2 middleware instead, for one-user demos.
 //! Stops on Ctrl-C. The end-to-end tests start the same topology through the same launcher.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use launcher::{IdentityProvider, Topology, TopologyOptions};
+use launcher::{IdentityProvider, Login, Topology, TopologyOptions};
 
 use crate::cargo::{Profile, build_bins};
 
@@ -23,9 +26,25 @@ pub struct Args {
     #[arg(long, env = "OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
     /// Start a local OpenID provider (npm `oidc-provider`, installed under launcher/oidc once)
-    /// and put the OAuth2 login in front of the frontend, on its sidecar.
+    /// and the browser login of `--login-mode`, with bearer checks of API clients on the
+    /// frontend's sidecar.
     #[arg(long, env = "LOGIN")]
     login: bool,
+    /// `session` (the frontend signs browsers in, sessions in a Dapr state store) or
+    /// `middleware` (Dapr's `middleware.http.oauth2` on the sidecar: one user at a time, see
+    /// the README).
+    #[arg(long, env = "LOGIN_MODE", value_enum, default_value_t = LoginMode::Session)]
+    login_mode: LoginMode,
+    /// Frontend replicas, each with its own daprd; more than one puts nginx (Debian's
+    /// `nginx-light`) in front of them on `--port`, round robin. Session login only.
+    #[arg(long, env = "FRONTEND_REPLICAS", default_value_t = 1)]
+    frontend_replicas: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum LoginMode {
+    Session,
+    Middleware,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -43,11 +62,29 @@ async fn run_pair(args: Args, workdir: PathBuf) -> anyhow::Result<()> {
         "starting Sentry, backend + daprd, frontend + daprd (logs in {}) ...",
         workdir.join("logs").display()
     );
+    let login = match (args.login, args.login_mode) {
+        (false, _) => Login::Off,
+        (true, LoginMode::Session) => Login::Session,
+        (true, LoginMode::Middleware) => Login::Middleware,
+    };
+    if args.frontend_replicas > 1 && login == Login::Middleware {
+        anyhow::bail!(
+            "--frontend-replicas needs the session login: the OAuth2 middleware keeps its sessions in one daprd's memory"
+        );
+    }
+    // With replicas, nginx takes --port and the replicas free ones.
+    let (frontend_port, proxy_port) = if args.frontend_replicas > 1 {
+        (0, Some(args.port))
+    } else {
+        (args.port, None)
+    };
     let mut topology = Topology::start(TopologyOptions {
         workdir: Some(workdir),
-        frontend_port: args.port,
+        frontend_port,
+        proxy_port,
         otlp_endpoint: args.otlp_endpoint,
-        login: args.login,
+        login,
+        frontend_replicas: args.frontend_replicas,
         ..TopologyOptions::default()
     })
     .await
@@ -85,6 +122,9 @@ State is kept in {state}. Press Ctrl-C to stop.
 }
 
 fn login_instructions(topology: &Topology, provider: &IdentityProvider) -> String {
+    if topology.proxy.is_some() || topology.frontend.login_url() != topology.browser_url() {
+        return session_instructions(topology, provider);
+    }
     format!(
         r#"
 The pair is running behind a login. Open this in a browser (use 127.0.0.1, not localhost:
@@ -110,6 +150,43 @@ State is kept in {state}. Press Ctrl-C to stop.
         client_secret = provider.client_secret,
         token_url = provider.token_url(),
         app_url = topology.frontend_url(),
+        state = topology.workdir.join("state.db").display()
+    )
+}
+
+fn session_instructions(topology: &Topology, provider: &IdentityProvider) -> String {
+    let replicas = topology.frontends().count();
+    let behind = if replicas > 1 {
+        format!(" (nginx, round robin over {replicas} frontend replicas, each with its daprd)")
+    } else {
+        String::new()
+    };
+    format!(
+        r#"
+The pair is running behind a login. Open this in a browser{behind}:
+
+  {browser_url}
+
+  user: {user}    password: {password}    (made up for this run)
+
+The frontend signs you in itself (AUTH_MODE=session); sessions are kept in the Dapr state
+store `sessionstore` ({sessions}, encrypted), so any replica serves you and a restart signs
+nobody out. API clients get a token from the local provider (client credentials) and call
+through the frontend's sidecar, whose bearer middleware checks it; without one the answer is 401:
+
+  TOKEN=$(curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials -d scope=api {token_url} | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -X POST -H "Authorization: Bearer $TOKEN" -d '{{"appId":"backend","method":"savestate","payload":{{"key":"mykey","data":"123"}}}}' {sidecar_url}call
+
+State is kept in {state}. Press Ctrl-C to stop.
+"#,
+        browser_url = topology.browser_url(),
+        user = provider.user,
+        password = provider.password,
+        client_id = provider.client_id,
+        client_secret = provider.client_secret,
+        token_url = provider.token_url(),
+        sidecar_url = topology.frontend.login_url(),
+        sessions = topology.workdir.join("sessions.db").display(),
         state = topology.workdir.join("state.db").display()
     )
 }

@@ -22,6 +22,9 @@ from .aks_entry import aks_entry_probe
 from .daprd_runs import Run, middleware_handlers, plan_runs
 from .loopback import LoopbackServer, free_port
 from .placeholders import STAND_IN_SECRET, stand_in
+
+# An AES-256 key in hex, as `primaryEncryptionKey` takes one (the session store's).
+STAND_IN_AES_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 from .report import fail
 from .shipped import DAPR_FOLDERS, Shipped
 from .tools import DAPRD, REPO
@@ -103,7 +106,9 @@ def environment_for(components: list[dict], identity_provider: str) -> dict[str,
                 env[item["envRef"]] = stand_in(item["envRef"], identity_provider)
             ref = item.get("secretKeyRef")
             if ref and store in prefixes:
-                env[prefixes[store] + ref.get("key", ref["name"])] = STAND_IN_SECRET
+                # Dapr's state encryption keys are hex AES keys; other secrets are any text.
+                secret = STAND_IN_AES_KEY if item["name"].endswith("EncryptionKey") else STAND_IN_SECRET
+                env[prefixes[store] + ref.get("key", ref["name"])] = secret
     return env
 
 

@@ -31,8 +31,9 @@ impl Authenticator {
             _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
         };
         match settings.auth_mode {
-            AuthMode::Jwt => validator.map(Self::Jwt).ok_or_else(|| {
-                "AUTH_MODE=jwt needs OIDC_ISSUER and OIDC_AUDIENCE (or set AUTH_MODE explicitly)"
+            // `/call` in session mode: API clients' bearer tokens, as in `jwt`.
+            AuthMode::Jwt | AuthMode::Session => validator.map(Self::Jwt).ok_or_else(|| {
+                "AUTH_MODE=jwt and session need OIDC_ISSUER and OIDC_AUDIENCE (or set AUTH_MODE explicitly)"
                     .to_owned()
             }),
             AuthMode::Easyauth => Ok(Self::EasyAuth(validator)),

@@ -6,6 +6,8 @@
 //! - `easyauth`: Azure Container Apps' built-in authentication has signed the user in and
 //!   passes who it is in `X-MS-CLIENT-PRINCIPAL*` headers ([`easyauth`]); a bearer token, when
 //!   present and an issuer is configured, is validated as in `jwt` mode.
+//! - `session`: browsers sign in with the app itself (OpenID Connect code flow), sessions in a
+//!   Dapr state store ([`session`]); API clients' bearer JWTs on `/call` as in `jwt`.
 //! - `off`: nobody is checked. Only when set explicitly, and it says so in the log at start.
 //!
 //! The settings ([`settings`]) make the [`Authenticator`] once at start; the middleware
@@ -20,6 +22,7 @@ pub mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod middleware;
+pub mod session;
 pub mod settings;
 
 pub use authenticator::Authenticator;

@@ -6,6 +6,7 @@ use jsonwebtoken::Algorithm;
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     Jwt,
+    Session,
     Easyauth,
     Off,
 }
@@ -13,8 +14,9 @@ pub enum AuthMode {
 /// The authentication settings of the frontend.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AuthSettings {
-    /// How callers are identified: `jwt` (bearer tokens), `easyauth` (Container Apps'
-    /// built-in auth headers) or `off` (nobody is checked; logged as a warning).
+    /// How callers are identified: `jwt` (bearer tokens), `session` (browsers sign in with
+    /// the app, sessions in a Dapr state store; bearer tokens on `/call`), `easyauth`
+    /// (Container Apps' built-in auth headers) or `off` (nobody is checked; logged as a warning).
     #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Jwt)]
     pub auth_mode: AuthMode,
 
@@ -40,6 +42,9 @@ pub struct AuthSettings {
     /// seconds, so tokens with made-up key ids cannot make the app hammer the issuer.
     #[arg(long, env = "JWKS_MIN_REFRESH_SECS", default_value_t = 60)]
     pub jwks_min_refresh_secs: u64,
+
+    #[command(flatten)]
+    pub session: super::session::SessionSettings,
 }
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, String> {

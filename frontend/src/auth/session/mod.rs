@@ -1,0 +1,167 @@
+//! `AUTH_MODE=session`: the browser sign-in in the app (OpenID Connect authorization code flow
+//! with PKCE), with sessions in a Dapr state store so that any number of replicas serve any
+//! browser, and a restart signs nobody out.
+//!
+//! - [`routes`]: `GET /auth/login?return=`, `GET /auth/callback`, `POST /auth/logout`;
+//! - [`guard`]: the middleware of the browser paths (`/`, `/page/…`): the session of the
+//!   request's cookie, its access token refreshed when it expires within a minute;
+//! - [`provider`]: discovery, the code flow, the refresh, the id_token check (over
+//!   [`http_client`], the app's reqwest);
+//! - [`store`]: login attempts and sessions ([`records`]) in the `sessionstore` component;
+//! - [`cookie`]: the `__Host-session` cookie; [`return_path`]: local paths only;
+//!   [`pages`]: what a browser sees when a sign-in cannot go on.
+//!
+//! API clients keep sending bearer JWTs to `/call`, checked as in `AUTH_MODE=jwt`.
+
+pub mod cookie;
+pub mod guard;
+pub mod http_client;
+pub mod pages;
+pub mod provider;
+pub mod records;
+pub mod return_path;
+pub mod routes;
+pub mod settings;
+pub mod store;
+
+use std::time::Duration;
+
+use oauth2::url::{Host, Url};
+use service_kit::settings::ServiceSettings;
+
+use self::provider::Provider;
+use self::store::SessionStore;
+use super::AuthSettings;
+use super::jwt::JwtValidator;
+
+pub use guard::require_session;
+pub use settings::SessionSettings;
+
+/// How long a browser may take at the provider before its sign-in attempt is forgotten.
+pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
+
+/// Everything the sign-in needs, made once at start.
+pub struct SessionLogin {
+    pub provider: Provider,
+    pub store: SessionStore,
+    pub session_ttl: Duration,
+    /// Where the provider sends the browser after signing out: `/` of this site.
+    pub after_logout: String,
+    /// The provider's origin, which the page's forms may go to (the sign-out redirect).
+    pub provider_origin: String,
+}
+
+impl SessionLogin {
+    pub fn from_settings(auth: &AuthSettings, service: &ServiceSettings) -> Result<Self, String> {
+        let session = &auth.session;
+        let needed = |value: Option<String>, name: &str| {
+            value.ok_or_else(|| format!("AUTH_MODE=session needs {name}"))
+        };
+        let issuer = needed(auth.oidc_issuer.clone(), "OIDC_ISSUER")?;
+        let client_id = needed(session.oidc_client_id.clone(), "OIDC_CLIENT_ID")?;
+        let client_secret = needed(
+            session
+                .oidc_client_secret
+                .as_ref()
+                .map(|secret| secret.expose().to_owned()),
+            "OIDC_CLIENT_SECRET",
+        )?;
+        let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
+        let after_logout = after_logout_url(&redirect_url)?;
+        let provider_origin = Url::parse(&issuer)
+            .map(|url| url.origin().ascii_serialization())
+            .map_err(|e| format!("OIDC_ISSUER is not a URL: {e}"))?;
+        // The id_token is for this client (its `aud`), signed by the issuer.
+        let id_tokens = JwtValidator::new(
+            &issuer,
+            &client_id,
+            &auth.jwt_algorithms,
+            auth.jwt_leeway_secs,
+            Duration::from_secs(auth.jwks_min_refresh_secs),
+        )?;
+        let provider = Provider::new(
+            &issuer,
+            &client_id,
+            &client_secret,
+            &redirect_url,
+            &session.oidc_scopes,
+            id_tokens,
+        )?;
+        let store = SessionStore::new(
+            session.dapr_grpc_port,
+            service
+                .dapr_api_token
+                .as_ref()
+                .map(|token| token.expose().to_owned()),
+            &session.session_store,
+            service.sidecar_timeout(),
+        )?;
+        tracing::info!(
+            issuer,
+            client_id,
+            redirect_url,
+            store = session.session_store,
+            "AUTH_MODE=session: browsers sign in at the issuer, sessions in the Dapr state store; /call needs a valid bearer token"
+        );
+        Ok(Self {
+            provider,
+            store,
+            session_ttl: session.session_ttl,
+            after_logout,
+            provider_origin,
+        })
+    }
+}
+
+/// `/` of the site whose callback is `redirect_url`, after checking the callback: the app's
+/// own `/auth/callback`, over https, or plain http on a loopback host (a local run), since
+/// the session cookie is `Secure`.
+fn after_logout_url(redirect_url: &str) -> Result<String, String> {
+    let url = Url::parse(redirect_url).map_err(|e| format!("OIDC_REDIRECT_URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(name)) => name == "localhost",
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(format!(
+                "OIDC_REDIRECT_URL {redirect_url:?} must be https (plain http only on a loopback host)"
+            ));
+        }
+    }
+    if url.path() != "/auth/callback" || url.query().is_some() {
+        return Err(format!(
+            "OIDC_REDIRECT_URL {redirect_url:?} must be this app's /auth/callback, as browsers reach it"
+        ));
+    }
+    Ok(format!("{}/", url.origin().ascii_serialization()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callback_is_https_or_loopback_http_and_ours() {
+        assert_eq!(
+            after_logout_url("https://pair.example.com/auth/callback").unwrap(),
+            "https://pair.example.com/"
+        );
+        assert_eq!(
+            after_logout_url("http://127.0.0.1:8080/auth/callback").unwrap(),
+            "http://127.0.0.1:8080/"
+        );
+        for bad in [
+            "http://pair.example.com/auth/callback",
+            "https://pair.example.com/other",
+            "https://pair.example.com/auth/callback?x=1",
+            "not a url",
+        ] {
+            assert!(after_logout_url(bad).is_err(), "{bad}");
+        }
+    }
+}

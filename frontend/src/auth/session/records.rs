@@ -1,0 +1,54 @@
+//! What the session store holds: a login attempt per `state` while the browser is at the
+//! provider, and a session per cookie once it is back. Both hold secrets (the PKCE verifier,
+//! tokens), which is why the store encrypts them at rest (Dapr's `primaryEncryptionKey`).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// One sign-in in progress, saved under `login-attempt-<state>`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LoginAttempt {
+    pub pkce_verifier: String,
+    pub nonce: String,
+    /// A local path (checked by [`super::return_path`]) to send the browser to afterwards.
+    pub return_to: String,
+}
+
+/// One signed-in browser, saved under `session-<id>`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Session {
+    pub subject: String,
+    pub name: Option<String>,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// For the provider's end-session endpoint (`id_token_hint`).
+    pub id_token: String,
+    /// When the session began; it ends `SESSION_TTL` later at the latest.
+    pub created_at: u64,
+    /// While a request refreshes the tokens, until when (seconds since the epoch) it holds
+    /// the right to: the provider rotates refresh tokens, and a second refresh with the old
+    /// one would make it revoke the whole grant. 0: nobody is refreshing.
+    #[serde(default)]
+    pub refreshing_until: u64,
+    /// Which request holds that right (a random id of its own).
+    #[serde(default)]
+    pub refresh_claim: String,
+}
+
+pub fn attempt_key(state: &str) -> String {
+    format!("login-attempt-{state}")
+}
+
+pub fn session_key(id: &str) -> String {
+    format!("session-{id}")
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
