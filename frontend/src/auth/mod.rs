@@ -1,5 +1,5 @@
 //! Who is calling. Behind the sidecar's OAuth2 and bearer middleware the app checks again
-//! (defence in depth), in one of three modes chosen by `AUTH_MODE`:
+//! (defence in depth), in the mode `AUTH_MODE` chooses:
 //!
 //! - `jwt` (the default): `Authorization: Bearer <JWT>`, validated against the issuer's keys
 //!   ([`jwt`], keys from [`jwks`]).

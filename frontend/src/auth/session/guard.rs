@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use oauth2::CsrfToken;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use service_kit::Problem;
-use service_kit::telemetry::LoggedCaller;
 
 use super::provider::ProviderError;
 use super::records::{Session, now, session_key};
 use super::store::StoreError;
 use super::{SessionLogin, cookie};
 use crate::auth::Caller;
+use crate::auth::middleware::run_as;
 
 /// An access token expiring within this is refreshed first.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(60);
@@ -28,7 +28,7 @@ pub const REFRESH_BEFORE: Duration = Duration::from_secs(60);
 /// Middleware: `from_fn_with_state(login, require_session)`.
 pub async fn require_session(
     State(login): State<Arc<SessionLogin>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let id = cookie::session_id(request.headers());
@@ -50,14 +50,7 @@ pub async fn require_session(
         subject: session.subject.clone(),
         name: session.name.clone(),
     };
-    let logged = LoggedCaller {
-        subject: caller.subject.clone(),
-        name: caller.name.clone(),
-    };
-    request.extensions_mut().insert(caller);
-    let mut response = next.run(request).await;
-    response.extensions_mut().insert(logged);
-    response
+    run_as(caller, request, next).await
 }
 
 /// How long one request holds the right to refresh a session (longer than a call to the
