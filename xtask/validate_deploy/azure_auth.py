@@ -1,4 +1,4 @@
-"""The Azure sign-in of the Dapr components for Azure (deploy/aca, components/azure): Dapr 1.16
+"""The Azure sign-in of the Dapr components for Azure (deploy/aca, deploy/aks, components/azure): Dapr 1.16
 puts a SPIFFE assertion first in its default credential chain, and on Container Apps that
 step can hang until the component's init timeout (microsoft/azure-container-apps #1676). A
 component that signs in with Entra ID (no key) must therefore name its auth methods
@@ -57,10 +57,12 @@ def seconds(duration: str) -> float:
 
 
 def azure_components() -> list[tuple[Path, str, str | None, dict[str, str]]]:
-    """(file, type, initTimeout, metadata) of the Azure components in deploy/aca and
-    components/azure, in either schema (Dapr's, Container Apps')."""
+    """(file, type, initTimeout, metadata) of the Azure components in deploy/aca, deploy/aks
+    and components/azure, in either schema (Dapr's, Container Apps')."""
     found = []
-    for path in sorted([*(REPO / "deploy/aca").glob("*.y*ml"), *(REPO / "components/azure").rglob("*.y*ml")]):
+    folders = [*(REPO / "deploy/aca").glob("*.y*ml"), *(REPO / "deploy/aks").rglob("*.y*ml"),
+               *(REPO / "components/azure").rglob("*.y*ml")]
+    for path in sorted(folders):
         for document in yaml.safe_load_all(path.read_text()):
             if not isinstance(document, dict):
                 continue
