@@ -44,36 +44,27 @@ async fn requests_of(pair: &TestPair, replica: &str, path: &str, caller: &str) -
         .count()
 }
 
-/// `GET /` at one replica's own port with this session cookie, as a browser would send it.
-async fn page_with_cookie(pair: &TestPair, base: &str, cookie: &str) -> Answer {
+/// `GET /` at one replica's own port with this session cookie, as a browser would send it
+/// (no redirect followed, so a sign-in redirect shows as the 302 it is).
+fn page_request(base: &str, cookie: &str) -> reqwest::RequestBuilder {
     let client = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    pair.send(
-        client
-            .get(format!("{base}/"))
-            .header("cookie", format!("__Host-session={cookie}")),
-    )
-    .await
-}
-
-/// The status and text of `GET /` at `base` with this session cookie (for spawned tasks).
-async fn page_status(base: &str, cookie: &str) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let answer = client
+    client
         .get(format!("{base}/"))
         .header("cookie", format!("__Host-session={cookie}"))
-        .send()
-        .await
-        .expect("an answer");
+}
+
+async fn page_with_cookie(pair: &TestPair, base: &str, cookie: &str) -> Answer {
+    pair.send(page_request(base, cookie)).await
+}
+
+/// The status and text of that `GET /` (for spawned tasks, which have no `TestPair`).
+async fn page_status(base: &str, cookie: &str) -> (u16, String) {
+    let answer = page_request(base, cookie).send().await.expect("an answer");
     let status = answer.status().as_u16();
     (status, answer.text().await.unwrap_or_default())
 }
