@@ -5,6 +5,7 @@
 //! (the shipped Cosmos DB component, signed in with a managed identity, against a Cosmos DB
 //! protocol server): the same checks hold for both. Cosmos DB specifics are in `cosmos.rs`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{TestPair, for_each_state_store};
@@ -313,6 +314,52 @@ async fn data_survives_a_restart_of_the_backend_and_its_sidecar(store: StateStor
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(read.json(), json!({"name": "geert"}));
     assert_eq!(read.etag(), saved.etag());
+}
+
+/// Every sidecar of a local run registers its address in one SQLite file, and each one starting
+/// migrates it under an exclusive lock. On a busy machine a sidecar found the file locked by
+/// another for longer than Dapr's default wait (800 ms): its name resolution failed to start,
+/// daprd ran on regardless, and every call to its app was "no host found" (CI saw it, twice).
+/// Here a lock held for 2 s stands in for the other sidecar.
+#[tokio::test]
+async fn a_sidecar_starting_while_another_holds_the_name_file_still_registers() {
+    let mut pair = TestPair::spawn().await;
+    pair.topology.backend.stop_sidecar().await;
+    let names = pair.topology.workdir.join("nameresolution.db");
+    let held = hold_exclusive_sqlite_lock(&names, Duration::from_secs(2)).await;
+    pair.topology.backend.start_sidecar().await.unwrap();
+    pair.topology.backend.wait_ready().await.unwrap();
+    held.wait_with_output().await.unwrap();
+
+    let request = json!({"appId": "backend", "method": "state/none", "httpMethod": "GET"});
+    let read = pair.eventually(40, request, |a| a.status == 404).await;
+    assert_eq!(read.status, 404, "{}", read.text);
+}
+
+/// A process that holds SQLite's exclusive lock on `file` for `hold`, started once it has it.
+async fn hold_exclusive_sqlite_lock(file: &Path, hold: Duration) -> tokio::process::Child {
+    let script = format!(
+        "import sqlite3, sys, time\n\
+         db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+         db.execute('BEGIN EXCLUSIVE')\n\
+         print('locked', flush=True)\n\
+         time.sleep({})\n",
+        hold.as_secs_f64()
+    );
+    let mut child = tokio::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(file)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
+        .await
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
 }
 
 #[tokio::test]

@@ -20,6 +20,16 @@ pub struct Answer {
     pub text: String,
 }
 
+/// A failed test prints the end of every process's log: CI keeps no run folder, so this is
+/// the only account of what daprd, the apps and the peers saw.
+impl Drop for TestPair {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.topology.log_tails(40));
+        }
+    }
+}
+
 impl Answer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text)
