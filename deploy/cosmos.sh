@@ -5,7 +5,11 @@
 #
 # 1. resource group (created if missing)
 # 2. Cosmos DB account with keys disabled, database `dapr-pair`, container `state` with
-#    partition key path /partitionKey (what Dapr's state.azure.cosmosdb writes)
+#    partition key path /partitionKey (what Dapr's state.azure.cosmosdb writes), and container
+#    `sessions` for the frontend's sign-in sessions (AKS, AUTH_MODE=session): the same partition
+#    key path, and TTL on with no default expiry (`--ttl -1`), so the `ttlInSeconds` the app
+#    sets on each record is what removes it (Cosmos DB ignores a record's ttl while the
+#    container's TTL is off)
 # 3. a user-assigned managed identity for the backend with Cosmos DB's built-in Data
 #    Contributor role (data plane only: it cannot manage or delete the account)
 #
@@ -57,7 +61,7 @@ group_id="$(az group show --name "$resource_group" --query id --output tsv)"
 # A globally unique name that is the same on every run for this group: the account of an
 # earlier run is found by its exact name (never "the first account of the group").
 cosmos_account="${cosmos_account:-dapr-pair-$(printf '%s' "$group_id" | tr '[:upper:]' '[:lower:]' | hash12)}"
-step "Cosmos DB: account $cosmos_account, database dapr-pair, container state (/partitionKey)"
+step "Cosmos DB: account $cosmos_account, database dapr-pair, containers state and sessions (/partitionKey)"
 if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
   # Keys off: only Entra identities with a data-plane role can read or write.
   az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
@@ -72,6 +76,11 @@ if ! az cosmosdb sql container show --account-name "$cosmos_account" --resource-
   --database-name dapr-pair --name state --output none 2>/dev/null; then
   az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
     --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
+fi
+if ! az cosmosdb sql container show --account-name "$cosmos_account" --resource-group "$resource_group" \
+  --database-name dapr-pair --name sessions --output none 2>/dev/null; then
+  az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --database-name dapr-pair --name sessions --partition-key-path /partitionKey --ttl -1 --output none
 fi
 cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
   --query documentEndpoint --output tsv)"

@@ -2,17 +2,18 @@
 # Renders the AKS manifests with this cluster's values, for `kubectl apply -f -`:
 #
 #   IMAGE=myregistry.azurecr.io/dapr-pair:1.0 HOST=pair.example.com AZURE_TENANT_ID=... \
-#   LOGIN_CLIENT_ID=... BACKEND_IDENTITY_CLIENT_ID=... COSMOS_URL=https://ACCOUNT.documents.azure.com:443/ \
+#   LOGIN_CLIENT_ID=... BACKEND_IDENTITY_CLIENT_ID=... FRONTEND_IDENTITY_CLIENT_ID=... \
+#   COSMOS_URL=https://ACCOUNT.documents.azure.com:443/ \
 #     deploy/aks/render.sh | kubectl apply -f -
 #
 # `deploy/aks/render.sh OVERLAY_DIR` renders an overlay instead: one of deploy/aks/overlays/
-# (ingress-nginx, otel) or one of your own whose resources include deploy/aks/base.
+# (ingress-nginx, oauth2-middleware, otel) or one of your own whose resources include deploy/aks/base.
 # Every `${NAME}` in the manifests is one of the variables below; a missing one is an error.
 # Secrets are not rendered: they are created in the cluster (see docs/aks.md).
 # KUSTOMIZE overrides the renderer (default: `kubectl kustomize`).
 set -euo pipefail
 
-variables=(IMAGE HOST AZURE_TENANT_ID LOGIN_CLIENT_ID BACKEND_IDENTITY_CLIENT_ID COSMOS_URL)
+variables=(IMAGE HOST AZURE_TENANT_ID LOGIN_CLIENT_ID BACKEND_IDENTITY_CLIENT_ID FRONTEND_IDENTITY_CLIENT_ID COSMOS_URL)
 missing=()
 for name in "${variables[@]}"; do
   [ -n "${!name:-}" ] || missing+=("$name")

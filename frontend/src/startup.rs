@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
+use service_kit::app_token::require_app_token;
 use service_kit::server::{Application, with_common_routes};
 use service_kit::settings::Secret;
 
@@ -45,6 +46,12 @@ pub async fn build(config: Config) -> std::io::Result<Application> {
 /// health probes (and the sign-in's own) needs a caller, unless authentication is off: API
 /// paths a bearer token (or Easy Auth's headers), the browser paths (`/`, `/page/…`) the same,
 /// or with the session login a session. Browser writes are same-origin JSON only.
+///
+/// The app token (`dapr-api-token`, what daprd sends the app) is required on every route but
+/// the health probes, except with the session login: there browsers reach the app's port
+/// straight from the front door and cannot send it, so only `/call` (the path API clients
+/// reach through the sidecar, whose bearer middleware checked them) needs it, and the browser
+/// paths are guarded by the session and the cross-site checks.
 pub fn app(
     state: CallState,
     app_token: Option<Secret>,
@@ -60,10 +67,19 @@ pub fn app(
         .layer(from_fn(cross_site::browser_writes))
         .merge(page::router(options));
     let routes = match login {
-        Some(login) => api
-            .layer(from_fn_with_state(authenticator, require_caller))
-            .merge(browser.layer(from_fn_with_state(login.clone(), require_session)))
-            .merge(session::routes::router(login)),
+        Some(login) => {
+            // The app token outside the bearer check: a request that did not come through the
+            // sidecar is refused before its token costs a key-set fetch.
+            let api = api.layer(from_fn_with_state(authenticator, require_caller));
+            let api = match app_token {
+                Some(token) => api.layer(from_fn_with_state(token, require_app_token)),
+                None => api,
+            };
+            let routes = api
+                .merge(browser.layer(from_fn_with_state(login.clone(), require_session)))
+                .merge(session::routes::router(login));
+            return with_common_routes(routes, &sidecar, None);
+        }
         None if authenticator.is_off() => api.merge(browser),
         None => api
             .merge(browser)

@@ -13,7 +13,8 @@ runs them, default all):
            passes `kubernetes-validate --strict`; on each rendering Dapr 1.16.5's injector
            makes the pods and the NetworkPolicies are evaluated on them (cyclonus), the
            Gateway API resources are checked against v1.6.3's CRDs, and the front door's
-           routes, the sidecars' `api.allowed`, the resiliency budget and the real daprd with
+           routes (to the sidecar or, with AUTH_MODE=session, the app's port for the
+           browsers' paths read from the frontend's code), the sidecars' `api.allowed`, the resiliency budget and the real daprd with
            the injected flags (16 KiB header, graceful shutdown) are checked (aks.py,
            aks_network.py, aks_frontdoor.py, aks_go.py, xtask/aks-check)
   crds     every Dapr resource the project ships matches Dapr's CRD schema, with unknown
@@ -23,9 +24,11 @@ runs them, default all):
            then translated: shipped.py) is loaded by the real daprd
            in self-hosted mode, placeholders substituted, and daprd reports no error; every
            middleware a Configuration's pipeline names is really in it (daprd skips a
-           missing one silently); and the AKS frontend's sidecar, asked what each front door
-           (HTTPRoute, overlay Ingress) sends it, answers the API path with 401/200 by token and the browsers' path with a
-           redirect to the sign-in page (daprd.py, daprd_runs.py, aks_entry.py)
+           missing one silently); and the AKS frontend's sidecar of each rendering (base and
+           overlays), asked what its front door (HTTPRoute or Ingress) sends it, answers the
+           API path with 401/200 by token and, where the sidecar signs browsers in (the OAuth2
+           middleware overlay), the browsers' path with a redirect to the sign-in page
+           (daprd.py, daprd_runs.py, aks_entry.py)
   bicep    every deploy/aca/*.bicep parses; parameters and module calls match; from the
            dependency graph: external ingress only after the app's built-in auth, no identity
            made or granted a role in the deployment that uses it, images pulled with an

@@ -37,6 +37,14 @@ def render_aks(overlay: str | None = None) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(run.stdout) if doc]
 
 
+def renderings(base: list[dict] | None = None) -> list[tuple[str, list[dict]]]:
+    """The base's rendering (given, or rendered now) and each overlay's, with their labels."""
+    found = [("base", render_aks() if base is None else base)]
+    for overlay in sorted(OVERLAYS.glob("*/kustomization.yaml")):
+        found.append((f"overlays/{overlay.parent.name}", render_aks(str(overlay.parent))))
+    return found
+
+
 def validate_kubernetes(label: str, documents: list[dict]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as rendered:
         yaml.safe_dump_all(documents, rendered)
@@ -63,17 +71,14 @@ def validate_kubernetes(label: str, documents: list[dict]) -> None:
 def check_aks(documents: list[dict]) -> None:
     print("aks: kustomize build + kubernetes-validate --strict, then Dapr's injector, NetworkPolicies "
           "(cyclonus), the front door and the sidecars' settings on each rendering")
-    renderings = [("base", documents)]
-    for overlay in sorted(OVERLAYS.glob("*/kustomization.yaml")):
-        overlay = overlay.parent
-        renderings.append((f"overlays/{overlay.name}", render_aks(str(overlay))))
+    rendered_all = renderings(documents)
     try:
         binary = aks_go.aks_check()
         gateway_crds = aks_go.gateway_api_crds()
     except (aks_go.GoError, subprocess.CalledProcessError) as error:
         fail(f"aks: {error}")
         binary = None
-    for label, rendered in renderings:
+    for label, rendered in rendered_all:
         if not rendered:
             continue
         validate_kubernetes(label, rendered)

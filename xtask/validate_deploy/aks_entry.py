@@ -9,53 +9,65 @@ import time
 import urllib.parse
 from typing import Callable
 
-import yaml
-
-from .aks_frontdoor import BROWSER_PATH, http_route, nginx_route
+from .aks import renderings
+from .aks_frontdoor import expected_routes, front_door
+from .aks_network import auth_mode
 from .loopback import LoopbackServer
-from .placeholders import PLACEHOLDERS, substitute
-from .tools import REPO
+from .placeholders import PLACEHOLDERS
 
-FRONT_DOORS = {
-    "HTTPRoute": (REPO / "deploy/aks/base/gateway.yaml", "HTTPRoute", http_route),
-    "Ingress": (REPO / "deploy/aks/overlays/ingress-nginx/ingress.yaml", "Ingress", nginx_route),
-}
-
-
-# Dapr APIs the frontend's app does not call.
+# Dapr APIs the frontend's app does not call over HTTP (its sessions it reaches over gRPC).
 NOT_ALLOWED = [("GET", "/v1.0/metadata"), ("GET", "/v1.0/state/statestore/mykey"),
+               ("GET", "/v1.0/state/sessionstore/somesession"),
                ("GET", "/v1.0/secrets/kubernetes/login-client"), ("POST", "/v1.0/publish/pubsub/topic"),
                ("POST", "/v1.0/shutdown")]
 
 
-def sidecar_paths() -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
-    """For each front door (the base's HTTPRoute, the ingress-nginx overlay's Ingresses): the
-    path the sidecar sees for `POST https://HOST/call`, where `https://HOST/` redirects the
-    browser, and the browser page's requests as the sidecar sees them."""
-    host = PLACEHOLDERS["HOST"]
-    found = {}
-    for name, (path, kind, route) in FRONT_DOORS.items():
-        if not path.is_file():
-            found[name] = (None, None, [])
-            continue
-        resources = [d for d in yaml.safe_load_all(substitute(path.read_text())) if d and d.get("kind") == kind]
-        api = route(resources, host, "POST", "/call").path
-        browser = route(resources, host, "GET", "/").redirect
-        page = [(method, route(resources, host, method, (browser or BROWSER_PATH) + sub).path)
-                for method, sub in (("GET", ""), ("GET", "page/app.js"), ("POST", "page/call"))]
-        found[name] = (api, browser, page)
-    return found
+class FrontDoor:
+    """One AKS rendering's way to the frontend's sidecar: the path the sidecar sees for
+    `POST https://HOST/call`, and with the sidecar's sign-in (AUTH_MODE other than session)
+    where `https://HOST/` redirects the browser and the page's requests as the sidecar sees
+    them. With AUTH_MODE=session the browsers do not reach the sidecar (the aks check follows
+    them to the app's port), so only the API path is asked of daprd."""
+
+    def __init__(self, label: str, documents: list[dict]) -> None:
+        host = PLACEHOLDERS["HOST"]
+        self.label = label
+        self.configuration = next((d for d in documents if d.get("kind") == "Configuration"
+                                   and d["metadata"]["name"] == "frontend"), None)
+        deployment = next((d for d in documents if d.get("kind") == "Deployment"
+                           and d["metadata"]["name"] == "frontend"), None)
+        app = deployment["spec"]["template"]["spec"]["containers"][0] if deployment else {}
+        self.session = auth_mode(app) == "session"
+        self.kind, route = front_door(documents)
+        self.api = route(host, "POST", "/call").path if route else None
+        self.browser = None if self.session or not route else route(host, "GET", "/").redirect
+        self.page = [] if self.session or not route else [
+            (method, route(host, method, path).path)
+            for method, path, wanted, _ in expected_routes("jwt") if not wanted.startswith("redirect:")
+            and path != "/call"]
+
+    def serves(self, configuration: dict) -> bool:
+        """Whether this rendering's frontend sidecar runs `configuration` (tracing aside: an
+        overlay sends traces elsewhere)."""
+        strip = lambda c: {k: v for k, v in (c or {}).get("spec", {}).items() if k != "tracing"}
+        return self.configuration is not None and strip(self.configuration) == strip(configuration)
 
 
-def aks_entry_probe(loopback: LoopbackServer) -> Callable[[int], list[str]]:
+def front_doors() -> list[FrontDoor]:
+    """The base's and each overlay's rendering (the aks check's), as the daprd check asks
+    their frontend sidecar."""
+    return [FrontDoor(label, documents) for label, documents in renderings()]
+
+
+def aks_entry_probe(loopback: LoopbackServer, doors: list[FrontDoor]) -> Callable[[int], list[str]]:
     """What the AKS front door relies on, asked of the frontend's real daprd with the shipped
     frontend Configuration and middleware (in the namespace of the kustomization, Entra ID
     played by the loopback provider): the path the front door rewrites `POST /call` to is not
     sent to a sign-in page but needs a valid token, which reaches the app as `/call`; the
     browsers' path (where `/` redirects) and the page's requests below it are sent to the
-    sign-in page with the shipped client id and redirect address. Both front doors (the base's
-    HTTPRoute, the ingress-nginx overlay's Ingresses) are probed."""
-    doors = sidecar_paths()
+    sign-in page with the shipped client id and redirect address (where the sidecar signs
+    browsers in). Each rendering (`doors`) whose frontend sidecar runs this Configuration is
+    probed."""
     issuer = f"{loopback.base}/{PLACEHOLDERS['AZURE_TENANT_ID']}/v2.0"
     audience = PLACEHOLDERS["LOGIN_CLIENT_ID"]
     now = int(time.time())
@@ -79,10 +91,10 @@ def aks_entry_probe(loopback: LoopbackServer) -> Callable[[int], list[str]]:
             ("an expired token", loopback.token(valid | {"exp": now - 3600, "nbf": now - 7200}), 401),
         ]
         probed = []
-        for door, (api_path, browser_path, page) in doors.items():
-            if api_path is None or browser_path is None:
-                problems.append(f"the {door} ({FRONT_DOORS[door][0].relative_to(REPO)}) sends POST /call to "
-                                f"{api_path} and redirects / to {browser_path}")
+        for front in doors:
+            door, api_path, browser_path, page = f"{front.label} {front.kind}", front.api, front.browser, front.page
+            if api_path is None or (browser_path is None and not front.session):
+                problems.append(f"the {door} sends POST /call to {api_path} and redirects / to {browser_path}")
                 continue
             for what, token, expected in expectations:
                 status, _, body = request(port, "POST", api_path, token)
@@ -101,7 +113,7 @@ def aks_entry_probe(loopback: LoopbackServer) -> Callable[[int], list[str]]:
                         f"https://{PLACEHOLDERS['HOST']}{browser_path}"]:
                     problems.append(f"{door}: {method} {path}: the sign-in redirect has client_id "
                                     f"{query.get('client_id')} and redirect_uri {query.get('redirect_uri')}")
-            probed.append(f"{door} ({api_path}; / -> {browser_path})")
+            probed.append(f"{door} ({api_path}; " + ("browsers to the app" if front.session else f"/ -> {browser_path}") + ")")
         # What the Configuration's api.allowed leaves out is not there at all (404), for any
         # caller that reaches the sidecar.
         for method, path in NOT_ALLOWED:
@@ -111,8 +123,8 @@ def aks_entry_probe(loopback: LoopbackServer) -> Callable[[int], list[str]]:
                                 "(not in the Configuration's api.allowed)")
         if not problems:
             print(f"  ok   aks entry, {', '.join(probed)}: the API path 401 without a token, 200 with a valid "
-                  "one, 401 for another audience or expired; the browsers' path and the page's requests "
-                  f"redirect to sign-in; {len(NOT_ALLOWED)} other Dapr APIs 404")
+                  "one, 401 for another audience or expired; where the sidecar signs browsers in, the browsers' "
+                  f"path and the page's requests redirect to sign-in; {len(NOT_ALLOWED)} other Dapr APIs 404")
         return problems
 
     return probe

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -103,25 +104,65 @@ def front_door(documents: list[dict]):
     return None, None
 
 
-# What a browser and an API client send to https://HOST (README and docs/aks.md: the API's
-# `POST /call`; the page, its script and its calls, and the login's return, below the browsers'
-# path), and what must not get through: the other apps, the sidecar's own APIs.
+# What a browser and an API client send to https://HOST, and what must not get through: the
+# other apps, the sidecar's own APIs, the app's probes. API clients send `POST /call` (README),
+# which reaches the frontend's sidecar as its invocation path, in every mode. The browsers'
+# paths are the frontend's other routes, read from its code (app_routes): with the in-app
+# sign-in (AUTH_MODE=session) each goes to the app's own port as it is; with the sidecar's
+# OAuth2 middleware (the app on AUTH_MODE=jwt) the page's routes go to the sidecar below the
+# app's namespaced name, where `/` redirects, and the sign-in's own routes do not exist.
 BROWSER_PATH = "/v1.0/invoke/frontend.dapr-pair/method/"
+API_ROUTE = ("POST", "/call")
 API_PATH = "/v1.0/invoke/frontend/method/call"
-EXPECTED = [
-    ("POST", "/call", API_PATH),
-    ("GET", "/", "redirect:" + BROWSER_PATH),
-    ("GET", BROWSER_PATH, BROWSER_PATH),
-    ("GET", BROWSER_PATH + "page/app.js", BROWSER_PATH + "page/app.js"),
-    ("POST", BROWSER_PATH + "page/call", BROWSER_PATH + "page/call"),
-]
+FRONTEND_SRC = Path(__file__).resolve().parent.parent.parent / "frontend/src"
+# The session sign-in's module: its routes exist only with AUTH_MODE=session.
+SESSION_SRC = FRONTEND_SRC / "auth/session"
+# The container ports a request is for: daprd's HTTP API, or the app's own.
+SIDECAR, APP = "dapr-http", "http"
 REFUSED = [
     ("POST", "/v1.0/invoke/backend/method/savestate"),
     ("GET", "/v1.0/invoke/backend/method/state/mykey"),
     ("POST", "/v1.0/invoke/frontend/method/call"),
     ("GET", "/v1.0/state/statestore/mykey"),
+    ("GET", "/v1.0/state/sessionstore/somesession"),
     ("GET", "/v1.0/metadata"),
     ("POST", "/v1.0/shutdown"),
     ("GET", "/v1.0/invoke/frontend.dapr-pair/method/healthz"),
     ("GET", "/v1.0/invoke/frontend.dapr-pair/method/../../backend/method/state/k"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
 ]
+
+
+def app_routes() -> list[tuple[str, str, bool]]:
+    """The frontend's routes as its code declares them (`.route("/path", get(`), outside its
+    tests: (method, path, whether only the session sign-in has it)."""
+    found = []
+    for path in sorted(FRONTEND_SRC.rglob("*.rs")):
+        text = path.read_text().split("#[cfg(test)]")[0]
+        for route, method in re.findall(r'\.route\(\s*"([^"]+)",\s*(get|post|put|patch|delete)\(', text):
+            found.append((method.upper(), route, SESSION_SRC in path.parents))
+    return found
+
+
+def expected_routes(auth_mode: str) -> list[tuple[str, str, str, str | None]]:
+    """(method, path a client sends, what is wanted, the port it is for): the path the pod sees
+    on SIDECAR or APP, or `redirect:` and where to."""
+    routes = app_routes()
+    wanted = [(*API_ROUTE, API_PATH, SIDECAR)]
+    browser = [(method, route) for method, route, session_only in routes
+               if (method, route) != API_ROUTE and (auth_mode == "session" or not session_only)]
+    if auth_mode == "session":
+        wanted += [(method, route, route, APP) for method, route in browser]
+    else:
+        wanted.append(("GET", "/", "redirect:" + BROWSER_PATH, None))
+        wanted += [(method, BROWSER_PATH + route.removeprefix("/"), BROWSER_PATH + route.removeprefix("/"), SIDECAR)
+                   for method, route in browser]
+    return wanted
+
+
+def refused_routes(auth_mode: str) -> list[tuple[str, str]]:
+    """What must have no route: REFUSED, and the other mode's browser paths."""
+    if auth_mode == "session":
+        return REFUSED + [("GET", BROWSER_PATH), ("POST", BROWSER_PATH + "page/call")]
+    return REFUSED + [(method, route) for method, route, session_only in app_routes() if session_only]

@@ -4,7 +4,7 @@ and shutdown; who reaches whom on which port, the rendered NetworkPolicies evalu
 pods by cyclonus's matcher (xtask/aks-check reach); the front door (Gateway API resources
 defaulted and validated like the API server does against the pinned release's CRDs, schema and
 CEL rules: xtask/aks-check crds) routing exactly the frontend's own paths to its sidecar's HTTP
-port; the sidecars' API allowlists; the resiliency policy's budget; and the real daprd, started
+port, or with AUTH_MODE=session the browsers' paths to the app's port; the sidecars' API allowlists; the resiliency policy's budget; and the real daprd, started
 with the flags the injector gives the frontend's sidecar, taking a 16 KiB Authorization header
 and answering a call in flight when it is told to stop."""
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import EXPECTED, REFUSED, front_door
+from .aks_frontdoor import APP, SESSION_SRC, expected_routes, front_door, refused_routes
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
@@ -61,6 +61,7 @@ def check_aks_network(label: str, documents: list[dict], binary: Path, gateway_c
         check_reachability(label, documents, pods, binary, Path(work))
         check_front_door(label, documents, pods, binary, gateway_crds, rendered)
         check_api_allowlists(label, documents)
+        check_session_store(label, documents, pods)
         check_resiliency(label, documents, pods)
         if label == "base":
             check_real_daprd(pods["frontend"])
@@ -103,6 +104,13 @@ def env_value(container: dict, name: str) -> str | None:
     return next((e.get("value") for e in container.get("env", []) if e["name"] == name), None)
 
 
+def auth_mode(app: dict) -> str:
+    """The frontend's AUTH_MODE: its env, else the default its clap attribute gives."""
+    text = (REPO / "frontend/src/auth/settings.rs").read_text()
+    default = re.search(r'env = "AUTH_MODE"[^\]]*default_value_t = AuthMode::(\w+)', text)
+    return (env_value(app, "AUTH_MODE") or (default.group(1) if default else "jwt")).lower()
+
+
 def seconds(text: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text.strip())
     if not match:
@@ -141,6 +149,12 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
             if on_daprd != (secret, "token") or on_app != (secret, "token"):
                 problems.append(f"{name}: the token {who} ({variable}) is {on_daprd} on daprd and {on_app} on "
                                 f"the app, expected secret {secret} key token on both")
+        # The app token is what keeps a request that did not come through the sidecar out: of
+        # every route, or with AUTH_MODE=session of /call (the front door reaches the frontend
+        # app's port for the browsers, whom the session guards); never switched off here.
+        if (env_value(app, "REQUIRE_APP_API_TOKEN") or "true").lower() == "false":
+            problems.append(f"{name}: REQUIRE_APP_API_TOKEN=false: a request to the app's port that did not come "
+                            "through the sidecar is believed (its bearer check skipped)")
         listen = flag(daprd, "--dapr-listen-addresses")
         if name != "frontend" and listen not in ("[::1],127.0.0.1", "127.0.0.1"):
             problems.append(f"{name}: its sidecar's APIs listen on {listen}, expected loopback only")
@@ -163,6 +177,8 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
         if not problems:
             ports = ", ".join(f"{p['name']} {p['containerPort']}" for p in daprd["ports"])
             tokens = "/".join(k for k in ("app", "api") if f"dapr.io/{k}-token-secret" in annotations)
+            if name == "frontend" and auth_mode(app) == "session":
+                tokens += " (AUTH_MODE=session: the app wants it on /call, the browsers' paths need a session)"
             print(f"  ok   aks {label}: injected {name}: daprd ports {ports}; tokens {tokens} wired from "
                   f"the same secrets on both containers; listen {listen}; read buffer "
                   f"{flag(daprd, '--read-buffer-size') or '4Ki (default)'}; graceful shutdown {graceful_s:g} s >= "
@@ -217,9 +233,12 @@ def check_reachability(label: str, documents: list[dict], pods: dict[str, dict],
     allowed = set()
     fe_app, fe_daprd = containers(pods["frontend"])
     be_app, be_daprd = containers(pods["backend"])
+    # Browsers reach the frontend app's own port only where the app signs them in itself
+    # (AUTH_MODE=session); otherwise every way in is its sidecar's HTTP API.
+    front_door_ports = [port(fe_daprd, "dapr-http")] + ([port(fe_app, APP)] if auth_mode(fe_app) == "session" else [])
     for door in sources:
         if door.startswith("front door"):
-            allowed.add((door, "frontend", port(fe_daprd, "dapr-http")))
+            allowed |= {(door, "frontend", number) for number in front_door_ports}
     allowed.add(("frontend pod", "backend", port(be_daprd, "dapr-internal")))
     for name, pod in pods.items():
         app, daprd = containers(pod)
@@ -254,8 +273,10 @@ def check_reachability(label: str, documents: list[dict], pods: dict[str, dict],
     for problem in wrong:
         fail(f"aks {label}: {problem}")
     if not wrong:
-        print(f"  ok   aks {label}: only the front door reaches the frontend's sidecar (HTTP port), only the "
-              "frontend its backend's internal gRPC port, only the scraper the metrics")
+        print(f"  ok   aks {label}: only the front door reaches the frontend (ports "
+              f"{', '.join(map(str, front_door_ports))}: the sidecar's HTTP API"
+              f"{', the app' if len(front_door_ports) > 1 else ''}), only the frontend its backend's internal gRPC "
+              "port, only the scraper the metrics")
 
 
 # --- the front door ------------------------------------------------------------------------
@@ -280,34 +301,40 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
     if route is not None:
         host = PLACEHOLDERS["HOST"]
         services = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Service"}
-        sidecar_http = port(containers(pods["frontend"])[1], "dapr-http")
-        for method, path, wanted in EXPECTED:
+        app, daprd = containers(pods["frontend"])
+        mode = auth_mode(app)
+        expected, refused = expected_routes(mode), refused_routes(mode)
+        ports = {name: port(app if name == APP else daprd, name) for name in {p for *_, p in expected if p}}
+        for method, path, wanted, port_name in expected:
             got = route(host, method, path)
             if wanted.startswith("redirect:"):
                 if got.redirect != wanted.removeprefix("redirect:"):
                     problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected a redirect to "
                                     f"{wanted.removeprefix('redirect:')}")
                 continue
+            what = "the frontend app" if port_name == APP else "the frontend's sidecar"
             if got.path != wanted or got.backend is None:
-                problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected the sidecar to see {wanted}")
+                problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected {what} to see {wanted}")
                 continue
             service = services.get(got.backend[0])
             target = resolve_target(service, got.backend[1], pods["frontend"]) if service else None
             if service is None:
                 problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, a Service "
                                 "the rendering does not hold (so its ports cannot be checked)")
-            elif target != sidecar_http:
+            elif target != ports[port_name]:
                 problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, which reaches "
-                                f"the frontend pod's port {target}, not its sidecar's HTTP port {sidecar_http}")
-        for method, path in REFUSED:
+                                f"the frontend pod's port {target}, not {what}'s ({port_name} {ports[port_name]}) "
+                                f"as AUTH_MODE={mode} needs")
+        for method, path in refused:
             got = route(host, method, path)
             if got.backend is not None:
                 problems.append(f"{kind}: {method} {path} reaches {got.describe()}: not one of the frontend's own paths")
         if not problems:
-            sent = ", ".join(f"{m} {p}" for m, p, _ in EXPECTED)
-            print(f"  ok   aks {label}: the {kind} sends {sent} to the "
-                  f"frontend's sidecar HTTP port as its invocation paths, and nothing else "
-                  f"({len(REFUSED)} other paths refused)")
+            sent = "; ".join(f"{m} {p} -> " + (f"redirect {w.removeprefix('redirect:')}" if n is None
+                                                else f"{'app' if n == APP else 'sidecar'} {ports[n]} {w}")
+                             for m, p, w, n in expected)
+            print(f"  ok   aks {label}: AUTH_MODE={mode}; the {kind} sends {sent}, and nothing else "
+                  f"({len(refused)} other paths refused)")
     for problem in problems:
         fail(f"aks {label}: {problem}")
 
@@ -343,17 +370,20 @@ def grpc_groups() -> dict[str, str]:
     return groups
 
 
-def apis_used(folders: list[str], grpc: dict[str, str]) -> tuple[set[str], set[str]]:
+def apis_used(folders: list[str], grpc: dict[str, str], skip: Path | None = None) -> tuple[set[str], set[str]]:
     """The Dapr APIs a crate's own code (outside its tests) calls: over HTTP the `/v1.0/NAME`
     paths it names; over gRPC the methods of Dapr's service it calls through the generated
-    client (`client.save_state(` is SaveState)."""
+    client (`client.save_state(` is SaveState, and so is a call on a clone of it split over
+    lines, `self.client\n.clone()\n.save_state(`)."""
     http_names, grpc_names = set(), set()
     for folder in folders:
         for path in (REPO / folder).rglob("*.rs"):
+            if skip is not None and skip in path.parents:
+                continue
             text = path.read_text().split("#[cfg(test)]")[0]
             http_names |= set(re.findall(r'"/v1\.0/([a-z]+)', text))
             if "dapr.proto.runtime.v1.Dapr" in text or "DaprClient" in text:
-                for call in re.findall(r"client\.([a-z_]+)\(", text):
+                for call in re.findall(r"client(?:\s*\.\s*clone\(\))?\s*\.\s*([a-z_]+)\(", text):
                     method = "".join(part.title() for part in call.split("_"))
                     if method in grpc:
                         grpc_names.add(grpc[method])
@@ -364,8 +394,13 @@ def check_api_allowlists(label: str, documents: list[dict]) -> None:
     configurations = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Configuration"}
     components = [d for d in documents if d.get("kind") == "Component"]
     grpc = grpc_groups()
+    deployments = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Deployment"}
+    frontend_app = next((c for c in deployments["frontend"]["spec"]["template"]["spec"]["containers"]
+                         if c["name"] == "frontend"), {}) if "frontend" in deployments else {}
     for app in ("frontend", "backend"):
-        used_http, used_grpc = apis_used([f"{app}/src", "service-kit/src"], grpc)
+        # The session sign-in's code (its store, over gRPC) runs only with AUTH_MODE=session.
+        skip = SESSION_SRC if app == "frontend" and auth_mode(frontend_app) != "session" else None
+        used_http, used_grpc = apis_used([f"{app}/src", "service-kit/src"], grpc, skip)
         allowed = ((configurations.get(app) or {}).get("spec", {}).get("api") or {}).get("allowed") or []
         http_names = {r["name"] for r in allowed if r.get("protocol", "http").lower() == "http"}
         grpc_names = {f"{r['name']}.{r['version']}" for r in allowed if r.get("protocol", "").lower() == "grpc"}
@@ -391,6 +426,55 @@ def check_api_allowlists(label: str, documents: list[dict]) -> None:
         if not problems:
             print(f"  ok   aks {label}: {app}'s sidecar serves only what its app calls: HTTP "
                   f"{', '.join(sorted(used_http))}; gRPC {', '.join(sorted(used_grpc)) or 'nothing'}")
+
+
+# --- the session store ---------------------------------------------------------------------
+
+def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]) -> None:
+    """With AUTH_MODE=session, the store the frontend names (SESSION_STORE, else the setting's
+    default) is rendered, is a state store scoped to the frontend, encrypts with a key from a
+    secret (Dapr reads a missing one as empty and stores the tokens in the clear, silently),
+    and an Azure one signs in as the identity of the frontend's own service account."""
+    app = containers(pods["frontend"])[0]
+    if auth_mode(app) != "session":
+        return
+    settings = (REPO / "frontend/src/auth/session/settings.rs").read_text()
+    default = re.search(r'env = "SESSION_STORE", default_value = "([^"]+)"', settings)
+    name = env_value(app, "SESSION_STORE") or (default.group(1) if default else None)
+    component = next((d for d in documents if d.get("kind") == "Component" and d["metadata"]["name"] == name), None)
+    problems = []
+    if component is None:
+        problems.append(f"AUTH_MODE=session names the session store {name}, which the rendering has no component for")
+    else:
+        spec = component["spec"]
+        metadata = {item["name"]: item for item in spec.get("metadata", [])}
+        if not spec["type"].startswith("state."):
+            problems.append(f"Component {name} is {spec['type']}, not a state store")
+        if "frontend" not in (component.get("scopes") or []):
+            problems.append(f"Component {name} is not scoped to the frontend (scopes {component.get('scopes')})")
+        elif component.get("scopes") != ["frontend"]:
+            problems.append(f"Component {name} is scoped to {component['scopes']}: the sessions are the frontend's alone")
+        key = metadata.get("primaryEncryptionKey", {})
+        if not key.get("secretKeyRef"):
+            problems.append(f"Component {name} has no primaryEncryptionKey from a secret: the sessions' access and "
+                            "refresh tokens are stored in the clear")
+        if "azureClientId" in metadata:
+            account = next((d for d in documents if d.get("kind") == "ServiceAccount"
+                            and d["metadata"]["name"] == pods["frontend"]["spec"].get("serviceAccountName")), {})
+            identity = (account.get("metadata", {}).get("annotations") or {}).get("azure.workload.identity/client-id")
+            labels = pods["frontend"]["metadata"]["labels"]
+            if metadata["azureClientId"].get("value") != identity:
+                problems.append(f"Component {name} signs in as {metadata['azureClientId'].get('value')}, the frontend's "
+                                f"service account carries the workload identity {identity}")
+            if labels.get("azure.workload.identity/use") != "true":
+                problems.append("the frontend's pods lack the label azure.workload.identity/use: \"true\": no "
+                                "token for its session store")
+    for problem in problems:
+        fail(f"aks {label}: {problem}")
+    if not problems:
+        print(f"  ok   aks {label}: the session store {name} ({component['spec']['type']}) is the frontend's alone, "
+              "encrypted with a key from a secret"
+              + (", signed in as the frontend's own workload identity" if "azureClientId" in metadata else ""))
 
 
 # --- resiliency ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .aks_entry import aks_entry_probe
+from .aks_entry import aks_entry_probe, front_doors
 from .daprd_runs import Run, middleware_handlers, plan_runs
 from .loopback import LoopbackServer, free_port
 from .placeholders import STAND_IN_SECRET, stand_in
@@ -53,6 +53,13 @@ def offline(resource: dict, loopback: LoopbackServer, refused_port: int) -> dict
 CONNECTS_AT_START = {"state.azure.cosmosdb": r"connection refused"}
 
 
+def stand_in_secret(field: str) -> str:
+    """A stand-in for the secret a component's `field` reads: Dapr's state encryption keys
+    (`primaryEncryptionKey`, `secondaryEncryptionKey`) are hex AES keys, which daprd refuses
+    to load otherwise; other secrets are any text."""
+    return STAND_IN_AES_KEY if field.endswith("EncryptionKey") else STAND_IN_SECRET
+
+
 def secret_store_for(components: list[dict], work: Path) -> list[dict]:
     """Self-hosted daprd has no Kubernetes secret store: every store a component reads a
     secretKeyRef from (`kubernetes` unless it names one) that no shipped component provides
@@ -66,7 +73,8 @@ def secret_store_for(components: list[dict], work: Path) -> list[dict]:
                 store = (component.get("auth") or {}).get("secretStore", "kubernetes")
                 component.setdefault("auth", {"secretStore": store})
                 if store not in defined:
-                    stores.setdefault(store, {}).setdefault(ref["name"], {})[ref.get("key", ref["name"])] = STAND_IN_SECRET
+                    stores.setdefault(store, {}).setdefault(ref["name"], {})[ref.get("key", ref["name"])] = \
+                        stand_in_secret(item["name"])
     added = []
     for store, secrets in stores.items():
         (work / f"{store}.json").write_text(json.dumps(secrets))
@@ -107,8 +115,7 @@ def environment_for(components: list[dict], identity_provider: str) -> dict[str,
             ref = item.get("secretKeyRef")
             if ref and store in prefixes:
                 # Dapr's state encryption keys are hex AES keys; other secrets are any text.
-                secret = STAND_IN_AES_KEY if item["name"].endswith("EncryptionKey") else STAND_IN_SECRET
-                env[prefixes[store] + ref.get("key", ref["name"])] = secret
+                env[prefixes[store] + ref.get("key", ref["name"])] = stand_in_secret(item["name"])
     return env
 
 
@@ -218,13 +225,19 @@ def check_daprd(shipped: list[Shipped], loopback: LoopbackServer) -> None:
         if id(item) not in covered:
             fail(f"{item.origin} is in no daprd run")
     namespace = yaml.safe_load((REPO / "deploy/aks/kustomization.yaml").read_text())["namespace"]
+    doors = front_doors()
+    probed = set()
     for run in runs:
         if run.configuration is not None and str(run.configuration.folder).startswith("deploy/aks"):
             run.namespace = namespace
-            if run.app_id == "frontend":
-                run.probe = aks_entry_probe(loopback)
-    if not any(run.probe for run in runs):
-        fail("no daprd run for the AKS frontend Configuration: the entry check did not run")
+            served = [door for door in doors if door.serves(run.configuration.resource)]
+            if run.app_id == "frontend" and served:
+                run.probe = aks_entry_probe(loopback, served)
+                probed |= {door.label for door in served}
+    for door in doors:
+        if door.label not in probed:
+            fail(f"daprd: no shipped frontend Configuration is the one AKS {door.label} renders: its entry "
+                 "check did not run")
     refused_port = free_port()
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda run: run_daprd(run, loopback, refused_port), runs))

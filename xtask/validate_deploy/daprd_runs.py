@@ -36,13 +36,19 @@ class Run:
 def plan_runs(shipped: list[Shipped]) -> list[Run]:
     """Each Configuration runs with the components of its own folder (a folder is one
     deployment's set: names may repeat across folders) and the middleware it names, found in
-    its folder, else in components/local, else anywhere. Every component and resiliency policy
-    not loaded that way runs with the rest of its folder, once per app id it is scoped to."""
+    its folder, else in the nearest folder (the most leading path parts in common: an AKS
+    overlay's Configuration finds the base's middleware, not a local one), components/local
+    first among equals. Every component and resiliency policy not loaded that way runs with the
+    rest of its folder, once per app id it is scoped to."""
     runs = []
     by_folder: dict[Path, list[Shipped]] = {}
     for item in shipped:
         by_folder.setdefault(item.folder, []).append(item)
-    search_order = sorted(by_folder, key=lambda f: (str(f) != "components/local", str(f)))
+    def search_order(near: Path) -> list[Path]:
+        common = lambda f: next((i for i, (a, b) in enumerate(zip(f.parts, near.parts)) if a != b),
+                                min(len(f.parts), len(near.parts)))
+        return sorted(by_folder, key=lambda f: (-common(f), str(f) != "components/local", str(f)))
+
     loaded: set[int] = set()
     for configuration in (item for item in shipped if item.kind == "Configuration"):
         app_id = "backend" if "backend" in configuration.name else "frontend"
@@ -50,7 +56,7 @@ def plan_runs(shipped: list[Shipped]) -> list[Run]:
         for handler in middleware_handlers(configuration.resource):
             if any(r.kind == "Component" and r.name == handler["name"] for r in resources):
                 continue
-            for folder in [configuration.folder, *search_order]:
+            for folder in [configuration.folder, *search_order(configuration.folder)]:
                 match = [r for r in by_folder[folder] if r.kind == "Component" and r.name == handler["name"]
                          and r.resource["spec"]["type"] == handler["type"]]
                 if match:

@@ -54,3 +54,29 @@ def test_nginx_longest_regex_wins_and_rewrite_target_applies():
                  ingress("home", "/", {"nginx.ingress.kubernetes.io/temporal-redirect": "https://h/page/"})]
     assert nginx_route(ingresses, "h", "POST", "/call").path == "/v1.0/invoke/f/method/call"
     assert nginx_route(ingresses, "h", "GET", "/elsewhere").redirect == "/page/"
+
+
+def test_the_frontend_routes_come_from_its_code_and_the_mode_says_where_they_go():
+    from validate_deploy.aks_frontdoor import API_PATH, APP, BROWSER_PATH, SIDECAR, app_routes, expected_routes
+
+    routes = {(method, path): session_only for method, path, session_only in app_routes()}
+    assert routes[("POST", "/call")] is False and routes[("GET", "/")] is False
+    assert routes[("GET", "/auth/callback")] is True
+    session = {(m, p): (w, n) for m, p, w, n in expected_routes("session")}
+    assert session[("POST", "/call")] == (API_PATH, SIDECAR)
+    assert session[("GET", "/auth/login")] == ("/auth/login", APP)
+    middleware = {(m, p): (w, n) for m, p, w, n in expected_routes("jwt")}
+    assert middleware[("GET", "/")] == ("redirect:" + BROWSER_PATH, None)
+    assert ("GET", "/auth/login") not in middleware
+
+
+def test_grpc_calls_on_a_cloned_client_split_over_lines_are_seen(tmp_path):
+    from validate_deploy.aks_network import apis_used
+
+    (tmp_path / "store.rs").write_text(
+        "use dapr::dapr::proto::runtime::v1::dapr_client::DaprClient;\n"
+        "async fn get(&self) { self\n    .client\n    .clone()\n    .get_state(request)\n    .await; }\n"
+        "async fn save(&self) { self.client.save_state(r).await; }\n")
+    groups = {"GetState": "state.v1", "SaveState": "state.v1", "GetSecret": "secrets.v1"}
+    assert apis_used([str(tmp_path)], groups) == (set(), {"state.v1"})
+    assert apis_used([str(tmp_path)], groups, skip=tmp_path) == (set(), set())
