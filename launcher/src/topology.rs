@@ -272,21 +272,20 @@ impl Topology {
         }
     }
 
-    /// The backend first, so the frontend's first call finds it.
+    /// The backend first, so the frontend's first call finds it; one daprd after another,
+    /// because each creates or migrates the run's shared SQLite files at start (the name
+    /// resolution's, the session store's). A daprd opening such a file while another creates
+    /// it gets SQLITE_BUSY at once, past its busy timeout, and a name resolution that fails so
+    /// leaves daprd running unregistered: its app is "no host found" to every caller (CI saw
+    /// it when both sidecars started together).
     async fn start_services(&mut self) -> anyhow::Result<()> {
         self.backend.start_app().await?;
         self.backend.start_sidecar().await?;
-        self.frontend.start_app().await?;
-        self.frontend.start_sidecar().await?;
-        let (backend, frontend) =
-            tokio::join!(self.backend.wait_ready(), self.frontend.wait_ready());
-        backend.and(frontend)?;
-        // One replica after the other: each daprd sets up the shared SQLite session store
-        // (its tables) at start, which two at once would race on.
-        for replica in &mut self.more_frontends {
-            replica.start_app().await?;
-            replica.start_sidecar().await?;
-            replica.wait_ready().await?;
+        self.backend.wait_ready().await?;
+        for frontend in self.frontends_mut() {
+            frontend.start_app().await?;
+            frontend.start_sidecar().await?;
+            frontend.wait_ready().await?;
         }
         if let Some(port) = self.proxy_port {
             let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();
