@@ -134,10 +134,10 @@ fi
 set_component() {
   local component placeholder
   component="$(<"$here/$1.yaml")"
-  for placeholder in $(grep -o '\${[A-Z_]*}' "$here/$1.yaml" | sort -u); do
+  while read -r placeholder; do
     placeholder="${placeholder:2:-1}"
     component="${component//"\${$placeholder}"/${!placeholder}}"
-  done
+  done < <(grep -o '[$]{[A-Z_]*}' "$here/$1.yaml" | sort -u)
   (umask 077 && printf '%s\n' "$component" >"$work/$1.yaml")
   az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
     --dapr-component-name "$1" --yaml "$work/$1.yaml" --output none
@@ -168,6 +168,7 @@ if [ "$login" = session ]; then
   fi
   frontend_ids="$(az identity show --name "$frontend_identity" --resource-group "$resource_group" \
     --query "join(' ', [id, clientId, principalId])" --output tsv)"
+  # shellcheck disable=SC2034  # FRONTEND_IDENTITY_CLIENT_ID: sessionstore.yaml's, for set_component
   read -r FRONTEND_IDENTITY_ID FRONTEND_IDENTITY_CLIENT_ID frontend_principal_id <<<"$frontend_ids"
   # Scoped to the sessions container: the frontend's identity can neither read nor write the
   # backend's state.
@@ -190,8 +191,14 @@ if [ "$login" = session ]; then
     SESSION_ENCRYPTION_KEY="$(az rest --method post \
       --uri "$environment_id/daprComponents/sessionstore/listSecrets?api-version=2025-07-01" \
       --query "value[?name=='session-encryption-key'].value | [0]" --output tsv)"
+    if [ -z "$SESSION_ENCRYPTION_KEY" ]; then
+      echo "deploy.sh: the Dapr component sessionstore has no secret session-encryption-key; a new key" \
+        "would make its sessions unreadable: remove the component to start afresh" >&2
+      exit 1
+    fi
+  else
+    SESSION_ENCRYPTION_KEY="$(openssl rand -hex 32)"
   fi
-  SESSION_ENCRYPTION_KEY="${SESSION_ENCRYPTION_KEY:-$(openssl rand -hex 32)}"
   set_component sessionstore
   unset SESSION_ENCRYPTION_KEY
 fi
