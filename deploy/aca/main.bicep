@@ -261,32 +261,36 @@ resource frontend 'Microsoft.App/containerApps@2025-07-01' = {
   }
 }
 
-// Built-in auth, only with login=builtin (with login=session the app guards every route itself).
-resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = if (!session) {
-  parent: frontend
-  name: 'current'
-  properties: {
-    platform: { enabled: true }
-    globalValidation: {
-      unauthenticatedClientAction: 'RedirectToLoginPage'
-      redirectToProvider: 'azureactivedirectory'
-      excludedPaths: [ '/healthz', '/readyz' ]
-    }
-    httpSettings: { requireHttps: true }
-    identityProviders: {
-      azureActiveDirectory: {
-        enabled: true
-        registration: {
-          clientId: loginClientId
-          clientSecretSettingName: 'microsoft-provider-authentication-secret'
-          openIdIssuer: issuer
-        }
-        validation: {
-          allowedAudiences: [ loginClientId, 'api://${loginClientId}' ]
-        }
+var builtinAuth = {
+  platform: { enabled: true }
+  globalValidation: {
+    unauthenticatedClientAction: 'RedirectToLoginPage'
+    redirectToProvider: 'azureactivedirectory'
+    excludedPaths: [ '/healthz', '/readyz' ]
+  }
+  httpSettings: { requireHttps: true }
+  identityProviders: {
+    azureActiveDirectory: {
+      enabled: true
+      registration: {
+        clientId: loginClientId
+        clientSecretSettingName: 'microsoft-provider-authentication-secret'
+        openIdIssuer: issuer
+      }
+      validation: {
+        allowedAudiences: [ loginClientId, 'api://${loginClientId}' ]
       }
     }
   }
+}
+
+// Built-in auth with login=builtin; with login=session turned off (the app guards every route
+// itself), declared all the same so that a deployment switched from builtin loses it: a
+// deployment does not delete what it no longer declares.
+resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = {
+  parent: frontend
+  name: 'current'
+  properties: session ? { platform: { enabled: false } } : builtinAuth
 }
 
 // The same app with external ingress, once its built-in auth is on (login=session: once the app
@@ -295,7 +299,7 @@ resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = if 
 // sidecar's token.
 module frontendPublic 'frontend-public.bicep' = {
   name: 'frontend-public'
-  dependsOn: [ frontendAuth, frontend ]
+  dependsOn: [ frontendAuth ]
   params: {
     location: location
     identity: frontendIdentities

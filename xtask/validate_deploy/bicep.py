@@ -113,7 +113,10 @@ def specialize(parsed: dict, given: dict) -> dict:
             if isinstance(operator, dict) and operator.get("type") == "conditional":
                 decided = evaluate(operator["operands"]["condition"])
                 if decided is not UNKNOWN:
-                    return rewrite(operator["operands"]["true_value" if decided else "false_value"])
+                    chosen = operator["operands"]["true_value" if decided else "false_value"]
+                    if isinstance(chosen, BicepElement) and chosen in variables:  # inlined
+                        chosen = variables[chosen].get("value")
+                    return rewrite(chosen)
             return {key: rewrite(value) for key, value in node.items()}
         if isinstance(node, list):
             return [rewrite(item) for item in node]
