@@ -346,8 +346,6 @@ if [ "$login" = session ]; then
     "OIDC_REDIRECT_URL=https://$fqdn/auth/callback"
     "OIDC_SCOPES=openid profile offline_access api://$client_id/user_impersonation"
     OIDC_CLIENT_SECRET=secretref:oidc-client-secret "OIDC_CLIENT_SECRET_ROTATION=$(openssl rand -hex 8)")
-  # No built-in auth in front of the app (it would send every browser to its own sign-in).
-  az containerapp auth update --name frontend --resource-group "$resource_group" --enabled false --output none
 else
   client_secret="$(az ad app credential reset --id "$client_id" --append --display-name easy-auth --years 1 \
     --query password --output tsv)"
@@ -404,6 +402,12 @@ $(yaml_env "${!env_name}")
 YAML
   az containerapp update --name "$app" --resource-group "$resource_group" --yaml "$work/$app.yaml" --output none
 done
+if [ "$login" = session ]; then
+  # No built-in auth in front of the app (it would send every browser to its own sign-in), and
+  # only now: on a switch from built-in auth the ingress is external already, and the app has
+  # guarded itself only since the update above (AUTH_MODE=easyauth trusts anyone's headers).
+  az containerapp auth update --name frontend --resource-group "$resource_group" --enabled false --output none
+fi
 for key_id in $earlier_secrets; do
   az ad app credential delete --id "$client_id" --key-id "$key_id" --output none
 done

@@ -23,7 +23,8 @@ Judged from the record:
   client secret the sign-in app still has; the component sessionstore is scoped to the
   frontend, reads a container with TTL on as an identity the frontend holds, whose Cosmos DB
   roles are all scoped to that container (deploy/aca/sessionstore.yaml's), and encrypts with a
-  hex AES key that the re-run keeps."""
+  hex AES key that the re-run keeps; and the same after a switch from built-in auth, with the
+  frontend never unguarded on the way."""
 
 from __future__ import annotations
 
@@ -322,14 +323,14 @@ def judge_foreign(run: str, world: dict) -> None:
 
 def check_journey() -> None:
     print(f"journey: deploy/aca/deploy.sh -g {GROUP} -l {LOCATION} twice, then with --image in a new "
-          "world, then --login session twice in another, against a recording az stand-in (azure-cli's "
+          "world, then --login session twice in another and after built-in auth in a fourth, against a recording az stand-in (azure-cli's "
           "parser and code on every call)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="journey-") as work:
         stand_in = None
         try:
             stand_in = Stand_in(Path(work))
-            for journey in (build_and_rerun, prebuilt_image, session_login):
+            for journey in (build_and_rerun, prebuilt_image, session_login, builtin_to_session):
                 stand_in.control({"control": "world", "world": new_world()})
                 journey(stand_in)
         except RuntimeError as error:
@@ -401,3 +402,18 @@ def prebuilt_image(stand_in: Stand_in) -> None:
         builds = [event for event in calls if event.get("command") == "containerapp up"]
         if builds:
             fail("--image run: still builds with az containerapp up (ACR Tasks)")
+
+
+def builtin_to_session(stand_in: Stand_in) -> None:
+    """A deployment with built-in auth switched to --login session: built-in auth goes off, the
+    app's own sign-in takes over, and nothing is exposed on the way."""
+    registry = "daprpairprebuilt"
+    image = ("--registry", registry, "--image", f"{registry}.azurecr.io/dapr-pair:1.0.0")
+    for run, options in (("builtin before the switch", ()), ("switch to --login session", ("--login", "session"))):
+        stand_in.control({"control": "mark", "mark": run})
+        result = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION, *image, *options)
+        report = stand_in.control({"control": "report"})
+        judge_run(run, result, report, set())
+        if result.returncode != 0:
+            return
+    judge_session("switch to --login session", report["world"])
