@@ -5,11 +5,13 @@
 #
 # 1. resource group (created if missing)
 # 2. Cosmos DB account with keys disabled, database `dapr-pair`, container `state` with
-#    partition key path /partitionKey (what Dapr's state.azure.cosmosdb writes), and container
-#    `sessions` for the frontend's sign-in sessions (AKS, AUTH_MODE=session): the same partition
-#    key path, and TTL on with no default expiry (`--ttl -1`), so the `ttlInSeconds` the app
-#    sets on each record is what removes it (Cosmos DB ignores a record's ttl while the
-#    container's TTL is off)
+#    partition key path /partitionKey (what Dapr's state.azure.cosmosdb writes); with
+#    `--sessions`, also container `sessions` for the frontend's sign-in sessions
+#    (AUTH_MODE=session: the AKS base, Container Apps' `--login session`; a container costs
+#    throughput of its own, so only when asked): the same partition key path, and TTL on with
+#    no default expiry (`--ttl -1`; turned on if an existing one has it off), so the
+#    `ttlInSeconds` the app sets on each record is what removes it (Cosmos DB ignores a
+#    record's ttl while the container's TTL is off)
 # 3. a user-assigned managed identity for the backend with Cosmos DB's built-in Data
 #    Contributor role (data plane only: it cannot manage or delete the account)
 #
@@ -29,16 +31,18 @@ usage: deploy/cosmos.sh --resource-group NAME --location REGION [options]
   --cosmos-account NAME      Cosmos DB account, globally unique (default: dapr-pair-<hash>,
                              the same name for the same subscription and group on every run)
   --identity NAME            the backend's managed identity (default: dapr-pair-backend)
+  --sessions                 also the container `sessions` of the session sign-in
 USAGE
 }
 
-resource_group="" location="" cosmos_account="" identity="dapr-pair-backend"
+resource_group="" location="" cosmos_account="" identity="dapr-pair-backend" sessions=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -g | --resource-group) resource_group="$2"; shift 2 ;;
     -l | --location) location="$2"; shift 2 ;;
     --cosmos-account) cosmos_account="$2"; shift 2 ;;
     --identity) identity="$2"; shift 2 ;;
+    --sessions) sessions=yes; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "cosmos.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,7 +65,7 @@ group_id="$(az group show --name "$resource_group" --query id --output tsv)"
 # A globally unique name that is the same on every run for this group: the account of an
 # earlier run is found by its exact name (never "the first account of the group").
 cosmos_account="${cosmos_account:-dapr-pair-$(printf '%s' "$group_id" | tr '[:upper:]' '[:lower:]' | hash12)}"
-step "Cosmos DB: account $cosmos_account, database dapr-pair, containers state and sessions (/partitionKey)"
+step "Cosmos DB: account $cosmos_account, database dapr-pair, container state${sessions:+ and sessions} (/partitionKey)"
 if ! az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" --output none 2>/dev/null; then
   # Keys off: only Entra identities with a data-plane role can read or write.
   az cosmosdb create --name "$cosmos_account" --resource-group "$resource_group" \
@@ -77,10 +81,16 @@ if ! az cosmosdb sql container show --account-name "$cosmos_account" --resource-
   az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
     --database-name dapr-pair --name state --partition-key-path /partitionKey --output none
 fi
-if ! az cosmosdb sql container show --account-name "$cosmos_account" --resource-group "$resource_group" \
-  --database-name dapr-pair --name sessions --output none 2>/dev/null; then
-  az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
-    --database-name dapr-pair --name sessions --partition-key-path /partitionKey --ttl -1 --output none
+if [ -n "$sessions" ]; then
+  sessions_ttl="$(az cosmosdb sql container show --account-name "$cosmos_account" --resource-group "$resource_group" \
+    --database-name dapr-pair --name sessions --query resource.defaultTtl --output tsv 2>/dev/null)" || sessions_ttl=missing
+  if [ "$sessions_ttl" = missing ]; then
+    az cosmosdb sql container create --account-name "$cosmos_account" --resource-group "$resource_group" \
+      --database-name dapr-pair --name sessions --partition-key-path /partitionKey --ttl -1 --output none
+  elif [ -z "$sessions_ttl" ]; then
+    az cosmosdb sql container update --account-name "$cosmos_account" --resource-group "$resource_group" \
+      --database-name dapr-pair --name sessions --ttl -1 --output none
+  fi
 fi
 cosmos_url="$(az cosmosdb show --name "$cosmos_account" --resource-group "$resource_group" \
   --query documentEndpoint --output tsv)"

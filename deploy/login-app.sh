@@ -2,10 +2,10 @@
 # Creates or updates the Microsoft Entra app registration people sign in with, and prints its
 # client (application) id. Used by deploy/aca/deploy.sh and by the AKS steps in the README:
 #
-#   deploy/login-app.sh --name dapr-pair-login --redirect-uri https://HOST/CALLBACK
+#   deploy/login-app.sh --name dapr-pair-login --redirect-uri https://HOST/CALLBACK [--redirect-uri URI ...]
 #
 # The registration gets:
-# - the redirect URI (replacing earlier ones), so the sign-in can come back to the app;
+# - the redirect URIs given (replacing earlier ones), so the sign-in can come back to the app;
 # - an API scope `api://<client id>/user_impersonation` and v2 access tokens, whose audience
 #   is the client id and whose issuer is https://login.microsoftonline.com/<tenant>/v2.0,
 #   which is what the deploy files check;
@@ -19,15 +19,15 @@
 # Needs: az (logged in), permission to create app registrations in the tenant.
 set -euo pipefail
 
-name="" redirect_uri=""
+name="" redirect_uris=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) name="$2"; shift 2 ;;
-    --redirect-uri) redirect_uri="$2"; shift 2 ;;
+    --redirect-uri) redirect_uris+=("$2"); shift 2 ;;
     *) echo "usage: deploy/login-app.sh --name NAME --redirect-uri URI" >&2; exit 2 ;;
   esac
 done
-if [ -z "$name" ] || [ -z "$redirect_uri" ]; then
+if [ -z "$name" ] || [ "${#redirect_uris[@]}" -eq 0 ]; then
   echo "usage: deploy/login-app.sh --name NAME --redirect-uri URI" >&2
   exit 2
 fi
@@ -43,7 +43,7 @@ if [ -z "$client_id" ]; then
     --enable-id-token-issuance true --query appId --output tsv)"
 fi
 az ad app update --id "$client_id" --identifier-uris "api://$client_id" \
-  --web-redirect-uris "$redirect_uri"
+  --web-redirect-uris "${redirect_uris[@]}"
 
 # The scope keeps its id across runs (Entra refuses to change a scope's id in place).
 scope_id="$(az ad app show --id "$client_id" --query "api.oauth2PermissionScopes[0].id" --output tsv)"

@@ -20,6 +20,10 @@ param cosmosAccountName string = 'dapr-pair-${uniqueString(resourceGroup().id)}'
 @description('Globally unique Key Vault name (at most 24 characters). It keeps the sign-in app\'s client secret, which the frontend reads as its identity dapr-pair-frontend.')
 param vaultName string = 'dapr-pair-${uniqueString(resourceGroup().id)}'
 
+@description('Who signs browsers in, as in main.bicep: Container Apps\' built-in auth, or the frontend itself (AUTH_MODE=session), which adds the Cosmos DB container `sessions` and the frontend identity\'s data role on it.')
+@allowed([ 'builtin', 'session' ])
+param login string = 'builtin'
+
 @description('Object id of who deploys (az ad signed-in-user show --query id), allowed to write the sign-in secret into the vault (Key Vault Secrets Officer). Empty: no one is.')
 param deployerPrincipalId string = ''
 
@@ -82,6 +86,21 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
   }
 }
 
+// The frontend's sign-ins and sessions (login=session; deploy/aca/sessionstore.yaml): TTL on with
+// no default (-1), so each record lives as long as its ttlInSeconds says. Only in that mode: a
+// container costs its own throughput.
+resource sessions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = if (login == 'session') {
+  parent: database
+  name: 'sessions'
+  properties: {
+    resource: {
+      id: 'sessions'
+      partitionKey: { paths: [ '/partitionKey' ], kind: 'Hash' }
+      defaultTtl: -1
+    }
+  }
+}
+
 // The backend's sidecar signs in to Cosmos DB as this identity (data plane only).
 resource backendIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'dapr-pair-backend'
@@ -108,7 +127,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-// The frontend reads the sign-in secret from the vault as this identity, and only that.
+// The frontend reads the sign-in secret (and with login=session the session key) from the vault
+// as this identity; with login=session its sidecar also reads and writes the sessions as it.
 resource frontendIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'dapr-pair-frontend'
   location: location
@@ -122,6 +142,18 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: frontendIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
+}
+
+// The sessions container only: the frontend can neither read nor write the backend's state.
+resource sessionsDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = if (login == 'session') {
+  parent: cosmos
+  name: guid(cosmos.id, frontendIdentity.id, roles.cosmosDataContributor, 'sessions')
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${roles.cosmosDataContributor}'
+    principalId: frontendIdentity.properties.principalId
+    scope: '${cosmos.id}/dbs/${database.name}/colls/${sessions.name}'
+  }
+  dependsOn: [ sessions ]
 }
 
 resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {

@@ -18,6 +18,12 @@
 # 8. an Entra app registration (deploy/login-app.sh) and Container Apps' built-in auth in
 #    front of the frontend; only then the frontend's ingress turns external
 #
+# With --login session the frontend signs browsers in itself instead (AUTH_MODE=session, no
+# built-in auth): also a Cosmos DB container `sessions` (TTL on), the frontend's own identity
+# with the data role on that container only, the environment's Dapr component `sessionstore`
+# (deploy/aca/sessionstore.yaml) with its encryption key, and the sign-in app's client secret as
+# a secret of the frontend app.
+#
 # Then it prints the frontend's URL and the curl to run. Re-running it updates in place: every
 # resource is found by its exact name, made only if missing, and nothing else is touched.
 # Needs: az (logged in: `az login`), permission to create app registrations in the tenant, and
@@ -37,6 +43,11 @@ usage: deploy/aca/deploy.sh --resource-group NAME --location REGION [options]
   --registry NAME            container registry, globally unique (default: daprpair<hash>)
   --pull-identity NAME       the identity both apps pull with (default: dapr-pair-pull)
   --app-registration NAME    Entra app registration for login (default: dapr-pair-<group>)
+  --login builtin|session    who signs browsers in (default: builtin): Container Apps'
+                             built-in auth, or the frontend itself (AUTH_MODE=session,
+                             sessions in Cosmos DB through Dapr)
+  --frontend-identity NAME   with --login session: the frontend's managed identity, which
+                             reads and writes the sessions (default: dapr-pair-frontend)
   --image IMAGE              deploy this image instead of building one with ACR Tasks (which
                              free-trial subscriptions refuse): one in the registry above, or
                              a public one
@@ -45,6 +56,7 @@ USAGE
 
 resource_group="" location="" environment="dapr-pair-env" cosmos_account=""
 identity="dapr-pair-backend" registry="" pull_identity="dapr-pair-pull" app_registration="" image=""
+login=builtin frontend_identity="dapr-pair-frontend"
 while [ $# -gt 0 ]; do
   case "$1" in
     -g | --resource-group) resource_group="$2"; shift 2 ;;
@@ -56,6 +68,8 @@ while [ $# -gt 0 ]; do
     --pull-identity) pull_identity="$2"; shift 2 ;;
     --app-registration) app_registration="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
+    --login) login="$2"; shift 2 ;;
+    --frontend-identity) frontend_identity="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -64,14 +78,21 @@ if [ -z "$resource_group" ] || [ -z "$location" ]; then
   usage >&2
   exit 2
 fi
+case "$login" in
+  builtin | session) ;;
+  *) echo "deploy.sh: --login is builtin or session, not $login" >&2; exit 2 ;;
+esac
 app_registration="${app_registration:-dapr-pair-$resource_group}"
 
 # Each app's settings (see README, "Settings"). External ingress reaches the frontend directly,
 # not through its sidecar, so it cannot demand the sidecar's APP_API_TOKEN
 # (REQUIRE_APP_API_TOKEN=false): built-in auth guards it instead, and the app reads the
-# signed-in user from the X-MS-CLIENT-PRINCIPAL headers (AUTH_MODE=easyauth).
+# signed-in user from the X-MS-CLIENT-PRINCIPAL headers (AUTH_MODE=easyauth). With --login
+# session the app guards every route itself (a session for browsers, a bearer JWT on /call);
+# its OIDC settings are added once the sign-in app exists.
 backend_env=(SERVICE=backend LOG_FORMAT=json)
-frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false AUTH_MODE=easyauth LOG_FORMAT=json)
+frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false LOG_FORMAT=json)
+if [ "$login" = session ]; then frontend_env+=(AUTH_MODE=session); else frontend_env+=(AUTH_MODE=easyauth); fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -86,6 +107,7 @@ app_exists() { az containerapp show --name "$1" --resource-group "$resource_grou
 # Cosmos DB, its database and container, and the backend's identity with its data role.
 cosmos_args=(--resource-group "$resource_group" --location "$location" --identity "$identity")
 [ -z "$cosmos_account" ] || cosmos_args+=(--cosmos-account "$cosmos_account")
+[ "$login" != session ] || cosmos_args+=(--sessions)
 cosmos_env="$("$here/../cosmos.sh" "${cosmos_args[@]}")"
 eval "$cosmos_env"  # COSMOS_URL, BACKEND_IDENTITY_ID, BACKEND_IDENTITY_CLIENT_ID
 group_id="$(az group show --name "$resource_group" --query id --output tsv)"
@@ -108,13 +130,68 @@ if ! az containerapp env show --name "$environment" --resource-group "$resource_
   unset logs_key
 fi
 
+# An environment Dapr component from deploy/aca/NAME.yaml, each ${VAR} in it replaced by that
+# shell variable's value (set -u stops the script at one that is not set).
+set_component() {
+  local component placeholder
+  component="$(<"$here/$1.yaml")"
+  while read -r placeholder; do
+    placeholder="${placeholder:2:-1}"
+    component="${component//"\${$placeholder}"/${!placeholder}}"
+  done < <(grep -o '[$]{[A-Z_]*}' "$here/$1.yaml" | sort -u)
+  (umask 077 && printf '%s\n' "$component" >"$work/$1.yaml")
+  az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
+    --dapr-component-name "$1" --yaml "$work/$1.yaml" --output none
+  rm -f "$work/$1.yaml"
+}
+
 step "Dapr component statestore (Cosmos DB, managed identity, scoped to backend)"
-component="$(<"$here/statestore.yaml")"
-component="${component//"\${COSMOS_URL}"/$COSMOS_URL}"
-component="${component//"\${BACKEND_IDENTITY_CLIENT_ID}"/$BACKEND_IDENTITY_CLIENT_ID}"
-printf '%s\n' "$component" >"$work/statestore.yaml"
-az containerapp env dapr-component set --name "$environment" --resource-group "$resource_group" \
-  --dapr-component-name statestore --yaml "$work/statestore.yaml" --output none
+set_component statestore
+
+if [ "$login" = session ]; then
+  # The account cosmos.sh made or found, by the name in its endpoint.
+  cosmos_name="${COSMOS_URL#https://}"
+  cosmos_name="${cosmos_name%%.*}"
+  step "Sessions: identity $frontend_identity with Data Contributor on the container sessions only"
+  if ! az identity show --name "$frontend_identity" --resource-group "$resource_group" --output none 2>/dev/null; then
+    az identity create --name "$frontend_identity" --resource-group "$resource_group" --location "$location" --output none
+  fi
+  frontend_ids="$(az identity show --name "$frontend_identity" --resource-group "$resource_group" \
+    --query "join(' ', [id, clientId, principalId])" --output tsv)"
+  # shellcheck disable=SC2034  # FRONTEND_IDENTITY_CLIENT_ID: sessionstore.yaml's, for set_component
+  read -r FRONTEND_IDENTITY_ID FRONTEND_IDENTITY_CLIENT_ID frontend_principal_id <<<"$frontend_ids"
+  # Scoped to the sessions container: the frontend's identity can neither read nor write the
+  # backend's state.
+  sessions_scope=/dbs/dapr-pair/colls/sessions
+  if [ -z "$(az cosmosdb sql role assignment list --account-name "$cosmos_name" --resource-group "$resource_group" \
+    --query "[?principalId=='$frontend_principal_id' && ends_with(scope, '$sessions_scope')].id" --output tsv)" ]; then
+    az cosmosdb sql role assignment create --account-name "$cosmos_name" --resource-group "$resource_group" \
+      --role-definition-id 00000000-0000-0000-0000-000000000002 --principal-id "$frontend_principal_id" \
+      --scope "$sessions_scope" --output none
+  fi
+
+  step "Dapr component sessionstore (Cosmos DB container sessions, encrypted, scoped to frontend)"
+  # The encryption key is made once and kept: a new key would make every session unreadable.
+  # It lives only in the component's secret, read back from there on a re-run (ARM's
+  # listSecrets: az has no command for it); a component that exists but whose key cannot be
+  # read stops the script rather than sign everybody out.
+  environment_id="$(az containerapp env show --name "$environment" --resource-group "$resource_group" --query id --output tsv)"
+  if az containerapp env dapr-component show --name "$environment" --resource-group "$resource_group" \
+    --dapr-component-name sessionstore --output none 2>/dev/null; then
+    SESSION_ENCRYPTION_KEY="$(az rest --method post \
+      --uri "$environment_id/daprComponents/sessionstore/listSecrets?api-version=2025-07-01" \
+      --query "value[?name=='session-encryption-key'].value | [0]" --output tsv)"
+    if [ -z "$SESSION_ENCRYPTION_KEY" ]; then
+      echo "deploy.sh: the Dapr component sessionstore has no secret session-encryption-key; a new key" \
+        "would make its sessions unreadable: remove the component to start afresh" >&2
+      exit 1
+    fi
+  else
+    SESSION_ENCRYPTION_KEY="$(openssl rand -hex 32)"
+  fi
+  set_component sessionstore
+  unset SESSION_ENCRYPTION_KEY
+fi
 
 registry="${registry:-daprpair$(printf '%s' "$group_id" | tr '[:upper:]' '[:lower:]' | hash12)}"
 step "Registry $registry (admin user off) and identity $pull_identity that may pull from it"
@@ -205,18 +282,84 @@ az containerapp identity assign --name backend --resource-group "$resource_group
 az containerapp dapr enable --name backend --resource-group "$resource_group" \
   --dapr-app-id backend --dapr-app-port 8080 --dapr-app-protocol http --output none
 
-step "frontend: the same image, internal ingress until its built-in auth is on"
+step "frontend: the same image, internal ingress until its login is on"
+# With --login session a new frontend's first revision lacks its OIDC settings and refuses to
+# start until the update below gives them: the safe way round, and nothing reaches it meanwhile.
 app_from_image frontend "${frontend_env[@]}"
+if [ "$login" = session ]; then
+  # Its sidecar signs in to Cosmos DB as this identity (sessionstore's azureClientId).
+  az containerapp identity assign --name frontend --resource-group "$resource_group" \
+    --user-assigned "$FRONTEND_IDENTITY_ID" --output none
+fi
+# The app reaches the session store over the sidecar's gRPC port (DAPR_GRPC_PORT, 50001, which
+# Container Apps also sets); the app protocol is how the sidecar calls the app: HTTP either way.
 az containerapp dapr enable --name frontend --resource-group "$resource_group" \
   --dapr-app-id frontend --dapr-app-port 8080 --dapr-app-protocol http --output none
 
+# The frontend's address once its ingress is external: <app>.<the environment's default domain>.
+domain="$(az containerapp env show --name "$environment" --resource-group "$resource_group" \
+  --query properties.defaultDomain --output tsv)"
+fqdn="frontend.$domain"
+tenant_id="$(az account show --query tenantId --output tsv)"
+issuer="https://login.microsoftonline.com/$tenant_id/v2.0"
+# The sign-in app registration, coming back to https://$1 (prints its client id): built-in
+# auth's callback, or the app's own and its / (where Entra sends a browser after signing out).
+register_login() {
+  if [ "$login" = session ]; then
+    "$here/../login-app.sh" --name "$app_registration" --redirect-uri "https://$1/auth/callback" \
+      --redirect-uri "https://$1/"
+  else
+    "$here/../login-app.sh" --name "$app_registration" --redirect-uri "https://$1/.auth/login/aad/callback"
+  fi
+}
+
+step "Login ($login): Entra app registration $app_registration"
+client_id="$(register_login "$fqdn")"
+# A new client secret each run, added next to the others (--append: a reset without it deletes
+# every other credential of the registration); it goes straight into the container app's
+# secrets. The ones this script made before, in either mode, are deleted once the new one is
+# in place.
+earlier_secrets="$(az ad app credential list --id "$client_id" \
+  --query "[?displayName=='easy-auth' || displayName=='session-login'].keyId" --output tsv)"
+if [ "$login" = session ]; then
+  client_secret="$(az ad app credential reset --id "$client_id" --append --display-name session-login \
+    --years 1 --query password --output tsv)"
+  az containerapp secret set --name frontend --resource-group "$resource_group" \
+    --secrets "oidc-client-secret=$client_secret" --output none
+  unset client_secret
+  # API clients' bearer JWTs (v2 tokens: the audience is the client id) and browsers' id_tokens
+  # come from the tenant's v2 issuer. The app's own scope makes the tokens a session holds good
+  # for this app only. OIDC_CLIENT_SECRET_ROTATION is not read by the app: a new random value with
+  # each new secret, so the update below starts a revision, which reads the new secret (a
+  # running revision keeps the secrets it started with, and the old one is deleted below).
+  frontend_env+=("OIDC_ISSUER=$issuer" "OIDC_AUDIENCE=$client_id" "OIDC_CLIENT_ID=$client_id"
+    "OIDC_REDIRECT_URL=https://$fqdn/auth/callback"
+    "OIDC_SCOPES=openid profile offline_access api://$client_id/user_impersonation"
+    OIDC_CLIENT_SECRET=secretref:oidc-client-secret "OIDC_CLIENT_SECRET_ROTATION=$(openssl rand -hex 8)")
+else
+  client_secret="$(az ad app credential reset --id "$client_id" --append --display-name easy-auth --years 1 \
+    --query password --output tsv)"
+  az containerapp auth microsoft update --name frontend --resource-group "$resource_group" \
+    --client-id "$client_id" --client-secret "$client_secret" --tenant-id "$tenant_id" \
+    --issuer "$issuer" --allowed-audiences "$client_id,api://$client_id" --yes --output none
+  unset client_secret
+  # Browsers without a session are sent to the Microsoft login page; the probes' paths stay open.
+  az containerapp auth update --name frontend --resource-group "$resource_group" --enabled true \
+    --unauthenticated-client-action RedirectToLoginPage --redirect-provider azureactivedirectory \
+    --excluded-paths "/healthz,/readyz" --require-https true --output none
+fi
+
 step "Probes and replicas"
 # One replica stays up (no cold start on the first call); /readyz is ready only while the Dapr
-# sidecar answers, so traffic waits for it.
+# sidecar answers, so traffic waits for it. NAME=secretref:SECRET is read from the app's secret.
 yaml_env() {
   local setting
   for setting in "$@"; do
-    printf '          - name: %s\n            value: "%s"\n' "${setting%%=*}" "${setting#*=}"
+    if [[ "${setting#*=}" == secretref:* ]]; then
+      printf '          - name: %s\n            secretRef: %s\n' "${setting%%=*}" "${setting#*=secretref:}"
+    else
+      printf '          - name: %s\n            value: "%s"\n' "${setting%%=*}" "${setting#*=}"
+    fi
   done
 }
 for app in backend frontend; do
@@ -249,49 +392,34 @@ $(yaml_env "${!env_name}")
 YAML
   az containerapp update --name "$app" --resource-group "$resource_group" --yaml "$work/$app.yaml" --output none
 done
-
-# The frontend's address once its ingress is external: <app>.<the environment's default domain>.
-domain="$(az containerapp env show --name "$environment" --resource-group "$resource_group" \
-  --query properties.defaultDomain --output tsv)"
-fqdn="frontend.$domain"
-tenant_id="$(az account show --query tenantId --output tsv)"
-
-step "Login: Entra app registration $app_registration and built-in auth on the frontend"
-client_id="$("$here/../login-app.sh" --name "$app_registration" \
-  --redirect-uri "https://$fqdn/.auth/login/aad/callback")"
-# A new client secret each run, added next to the others (--append: a reset without it deletes
-# every other credential of the registration); it goes straight into the container app's
-# secrets. The ones this script made before are deleted once the new one is in place.
-earlier_secrets="$(az ad app credential list --id "$client_id" --query "[?displayName=='easy-auth'].keyId" --output tsv)"
-client_secret="$(az ad app credential reset --id "$client_id" --append --display-name easy-auth --years 1 \
-  --query password --output tsv)"
-az containerapp auth microsoft update --name frontend --resource-group "$resource_group" \
-  --client-id "$client_id" --client-secret "$client_secret" --tenant-id "$tenant_id" \
-  --issuer "https://login.microsoftonline.com/$tenant_id/v2.0" \
-  --allowed-audiences "$client_id,api://$client_id" --yes --output none
-unset client_secret
-# Browsers without a session are sent to the Microsoft login page; the probes' paths stay open.
-az containerapp auth update --name frontend --resource-group "$resource_group" --enabled true \
-  --unauthenticated-client-action RedirectToLoginPage --redirect-provider azureactivedirectory \
-  --excluded-paths "/healthz,/readyz" --require-https true --output none
+if [ "$login" = session ]; then
+  # No built-in auth in front of the app (it would send every browser to its own sign-in), and
+  # only now: on a switch from built-in auth the ingress is external already, and the app has
+  # guarded itself only since the update above (AUTH_MODE=easyauth trusts anyone's headers).
+  az containerapp auth update --name frontend --resource-group "$resource_group" --enabled false --output none
+fi
 for key_id in $earlier_secrets; do
   az ad app credential delete --id "$client_id" --key-id "$key_id" --output none
 done
 
-step "frontend: external ingress, now that built-in auth guards it"
+step "frontend: external ingress, now that its login guards it"
 az containerapp ingress update --name frontend --resource-group "$resource_group" --type external --output none
 external_fqdn="$(az containerapp show --name frontend --resource-group "$resource_group" \
   --query properties.configuration.ingress.fqdn --output tsv)"
 if [ "$external_fqdn" != "$fqdn" ]; then  # not the address the sign-in comes back to: fix that
   fqdn="$external_fqdn"
-  "$here/../login-app.sh" --name "$app_registration" --redirect-uri "https://$fqdn/.auth/login/aad/callback" >/dev/null
+  register_login "$fqdn" >/dev/null
+  if [ "$login" = session ]; then
+    az containerapp update --name frontend --resource-group "$resource_group" \
+      --set-env-vars "OIDC_REDIRECT_URL=https://$fqdn/auth/callback" --output none
+  fi
 fi
 
 cat <<DONE
 
 Deployed. Frontend: https://$fqdn
 
-Browser: open https://$fqdn/ and sign in with your Microsoft Entra account.
+Browser: open https://$fqdn/ and sign in with your Microsoft Entra account ($login login).
 
 curl (a token for the app, from your az login):
   TOKEN="\$(az account get-access-token --scope api://$client_id/user_impersonation --query accessToken --output tsv)"

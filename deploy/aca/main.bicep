@@ -10,6 +10,9 @@
 // backend's identity (data role), the Key Vault and the frontend's identity (Secrets User).
 // The sign-in app's client secret is in that vault (secret loginSecretName): the frontend
 // reads it through a Key Vault reference, it is never a parameter or in a file.
+// login=session (deploy both files with it): no built-in auth, the frontend signs browsers in
+// itself (AUTH_MODE=session), its sessions in the Dapr component sessionstore (Cosmos DB
+// container sessions, encrypted with the key in the vault's secret sessionKeySecretName).
 
 @description('Azure region of every resource.')
 param location string = resourceGroup().location
@@ -34,6 +37,13 @@ param loginClientId string
 
 @description('Name of the secret in the vault that holds that app registration\'s client secret.')
 param loginSecretName string = 'login-client-secret'
+
+@description('Who signs browsers in: Container Apps\' built-in auth (AUTH_MODE=easyauth), or the frontend itself (AUTH_MODE=session: OpenID Connect with the same app registration, sessions in Cosmos DB through Dapr). base.bicep takes the same value.')
+@allowed([ 'builtin', 'session' ])
+param login string = 'builtin'
+
+@description('With login=session: the secret in the vault holding the sessions\' encryption key (64 hex characters, `openssl rand -hex 32`, written once: a new key makes every session unreadable).')
+param sessionKeySecretName string = 'session-encryption-key'
 
 // Made and granted their roles by base.bicep, before the apps exist.
 resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
@@ -104,6 +114,36 @@ resource statestore 'Microsoft.App/managedEnvironments/daprComponents@2025-07-01
   }
 }
 
+// The same component as deploy/aca/sessionstore.yaml, its key a Key Vault reference read as the
+// frontend's identity (which holds Key Vault Secrets User on the vault).
+resource sessionstore 'Microsoft.App/managedEnvironments/daprComponents@2025-07-01' = if (login == 'session') {
+  parent: containerAppsEnvironment
+  name: 'sessionstore'
+  properties: {
+    componentType: 'state.azure.cosmosdb'
+    version: 'v1'
+    ignoreErrors: false
+    initTimeout: '60s'
+    secrets: [
+      {
+        name: 'session-encryption-key'
+        keyVaultUrl: '${vault.properties.vaultUri}secrets/${sessionKeySecretName}'
+        identity: frontendIdentity.id
+      }
+    ]
+    metadata: [
+      { name: 'url', value: cosmos.properties.documentEndpoint }
+      { name: 'database', value: 'dapr-pair' }
+      { name: 'collection', value: 'sessions' }
+      { name: 'azureClientId', value: frontendIdentity.properties.clientId }
+      { name: 'azureAuthMethods', value: 'ManagedIdentity' }
+      // Dapr encrypts every record with it; a metadata item of another name is no encryption.
+      { name: 'primaryEncryptionKey', secretRef: 'session-encryption-key' }
+    ]
+    scopes: [ 'frontend' ]
+  }
+}
+
 var registries = empty(registryName) ? [] : [
   { server: '${registryName}.azurecr.io', identity: pullIdentity.id }
 ]
@@ -154,32 +194,51 @@ var frontendIdentities = {
   userAssignedIdentities: { '${pullIdentity.id}': {}, '${frontendIdentity.id}': {} }
 }
 
-// Everything of the frontend but its ingress, which is internal until its built-in auth is on
+var session = login == 'session'
+var issuer = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+
+// Everything of the frontend but its ingress, which is internal until its login is on
 // (frontend, frontendAuth), then external (frontendPublic).
 var frontendConfiguration = {
+  // The sidecar calls the app over HTTP; the app reaches its sessions over the sidecar's gRPC
+  // port (50001, DAPR_GRPC_PORT). Container Apps takes no Dapr Configuration: both of the
+  // sidecar's ports stay inside the replica, and ingress reaches only the app's.
   dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http' }
   registries: registries
-  // The sign-in client secret, read from the vault as the frontend's identity.
+  // The sign-in client secret, read from the vault as the frontend's identity: for built-in
+  // auth, or for the app itself (OIDC_CLIENT_SECRET).
   secrets: [
     {
-      name: 'microsoft-provider-authentication-secret'
+      name: session ? 'oidc-client-secret' : 'microsoft-provider-authentication-secret'
       keyVaultUrl: '${vault.properties.vaultUri}secrets/${loginSecretName}'
       identity: frontendIdentity.id
     }
   ]
 }
 
+// AUTH_MODE=session: browsers sign in with the app registration (v2 tokens, whose audience is
+// the client id, also for API clients' bearer JWTs on /call); the tokens a session holds are
+// for this app's own scope only. The redirect URL is the external address's /auth/callback.
+var sessionSettings = [
+  { name: 'AUTH_MODE', value: 'session' }
+  { name: 'OIDC_ISSUER', value: issuer }
+  { name: 'OIDC_AUDIENCE', value: loginClientId }
+  { name: 'OIDC_CLIENT_ID', value: loginClientId }
+  { name: 'OIDC_CLIENT_SECRET', secretRef: 'oidc-client-secret' }
+  { name: 'OIDC_REDIRECT_URL', value: 'https://frontend.${containerAppsEnvironment.properties.defaultDomain}/auth/callback' }
+  { name: 'OIDC_SCOPES', value: 'openid profile offline_access api://${loginClientId}/user_impersonation' }
+]
+
 var frontendTemplate = {
   containers: [
     {
       name: 'frontend'
       image: image
-      env: [
+      env: concat([
         { name: 'SERVICE', value: 'frontend' }
         { name: 'REQUIRE_APP_API_TOKEN', value: 'false' }
-        { name: 'AUTH_MODE', value: 'easyauth' }
         { name: 'LOG_FORMAT', value: 'json' }
-      ]
+      ], session ? sessionSettings : [ { name: 'AUTH_MODE', value: 'easyauth' } ])
       resources: { cpu: json('0.25'), memory: '0.5Gi' }
       probes: probes
     }
@@ -191,6 +250,8 @@ resource frontend 'Microsoft.App/containerApps@2025-07-01' = {
   name: 'frontend'
   location: location
   identity: frontendIdentities
+  // Its sidecar loads the session store at start.
+  dependsOn: [ sessionstore ]
   properties: {
     environmentId: containerAppsEnvironment.id
     workloadProfileName: 'Consumption'
@@ -200,36 +261,42 @@ resource frontend 'Microsoft.App/containerApps@2025-07-01' = {
   }
 }
 
-resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = {
-  parent: frontend
-  name: 'current'
-  properties: {
-    platform: { enabled: true }
-    globalValidation: {
-      unauthenticatedClientAction: 'RedirectToLoginPage'
-      redirectToProvider: 'azureactivedirectory'
-      excludedPaths: [ '/healthz', '/readyz' ]
-    }
-    httpSettings: { requireHttps: true }
-    identityProviders: {
-      azureActiveDirectory: {
-        enabled: true
-        registration: {
-          clientId: loginClientId
-          clientSecretSettingName: 'microsoft-provider-authentication-secret'
-          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
-        }
-        validation: {
-          allowedAudiences: [ loginClientId, 'api://${loginClientId}' ]
-        }
+var builtinAuth = {
+  platform: { enabled: true }
+  globalValidation: {
+    unauthenticatedClientAction: 'RedirectToLoginPage'
+    redirectToProvider: 'azureactivedirectory'
+    excludedPaths: [ '/healthz', '/readyz' ]
+  }
+  httpSettings: { requireHttps: true }
+  identityProviders: {
+    azureActiveDirectory: {
+      enabled: true
+      registration: {
+        clientId: loginClientId
+        clientSecretSettingName: 'microsoft-provider-authentication-secret'
+        openIdIssuer: issuer
+      }
+      validation: {
+        allowedAudiences: [ loginClientId, 'api://${loginClientId}' ]
       }
     }
   }
 }
 
-// The same app with external ingress, once its built-in auth is on. External ingress reaches
-// the app directly, not through its sidecar: built-in auth guards it, and the app cannot
-// demand the sidecar's token.
+// Built-in auth with login=builtin; with login=session turned off (the app guards every route
+// itself), declared all the same so that a deployment switched from builtin loses it: a
+// deployment does not delete what it no longer declares.
+resource frontendAuth 'Microsoft.App/containerApps/authConfigs@2025-07-01' = {
+  parent: frontend
+  name: 'current'
+  properties: session ? { platform: { enabled: false } } : builtinAuth
+}
+
+// The same app with external ingress, once its built-in auth is on (login=session: once the app
+// is declared with its own sign-in). External ingress reaches the app directly, not through its
+// sidecar: built-in auth or the app's sign-in guards it, and the app cannot demand the
+// sidecar's token.
 module frontendPublic 'frontend-public.bicep' = {
   name: 'frontend-public'
   dependsOn: [ frontendAuth ]
@@ -246,4 +313,4 @@ module frontendPublic 'frontend-public.bicep' = {
 }
 
 output frontendUrl string = 'https://${frontendPublic.outputs.fqdn}'
-output loginRedirectUri string = 'https://${frontendPublic.outputs.fqdn}/.auth/login/aad/callback'
+output loginRedirectUri string = 'https://${frontendPublic.outputs.fqdn}${session ? '/auth/callback' : '/.auth/login/aad/callback'}'

@@ -7,8 +7,9 @@ runs them, default all):
            the upload `az containerapp up --source .` sends, packed by azure-cli, against the
            Dockerfile's COPY sources and .gitignore, and the workflow building it on pull
            requests (upload.py, az_upload.py); Azure components' auth methods against
-           components-contrib's source (azure_auth.py); deploy/aca/deploy.sh twice and with
-           --image against a recording az stand-in (journey.py, fake_azure.py)
+           components-contrib's source (azure_auth.py); deploy/aca/deploy.sh twice, with
+           --image, and twice with --login session against a recording az stand-in
+           (journey.py, fake_azure.py)
   aks      the kustomization renders (deploy/aks/render.sh), the base and each overlay, and
            passes `kubernetes-validate --strict`; on each rendering Dapr 1.16.5's injector
            makes the pods and the NetworkPolicies are evaluated on them (cyclonus), the
@@ -29,11 +30,14 @@ runs them, default all):
            API path with 401/200 by token and, where the sidecar signs browsers in (the OAuth2
            middleware overlay), the browsers' path with a redirect to the sign-in page
            (daprd.py, daprd_runs.py, aks_entry.py)
-  bicep    every deploy/aca/*.bicep parses; parameters and module calls match; from the
-           dependency graph: external ingress only after the app's built-in auth, no identity
-           made or granted a role in the deployment that uses it, images pulled with an
-           identity, Microsoft.App stable, workload profiles, the sign-in secret from Key
-           Vault (bicep.py)
+  bicep    every deploy/aca/*.bicep parses; parameters and module calls match; once per value
+           of each @allowed parameter (login), from the dependency graph: external ingress
+           only after the app's built-in auth or with the app's own complete sign-in
+           (session_login.py), no identity made or granted a role in the deployment that uses
+           it, images pulled with an identity, Microsoft.App stable, workload profiles, the
+           sign-in and component secrets from Key Vault, each Dapr component as its
+           deploy/aca YAML, the session store's Cosmos DB role scoped to its container
+           (bicep.py)
 
 Each check prints what it looked at; any failure makes the run exit non-zero.
 """

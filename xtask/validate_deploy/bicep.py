@@ -18,11 +18,18 @@ reference to a resource, module or variable, followed through variables):
   deploy/aca/deploy.sh calls it, parsed by azure-cli, enables workload profiles (its default)
   → the template's environment declares workload profiles and every app names one;
 - the sign-in client secret is a Key Vault reference, never a value in the template;
-- the Dapr state store component is the one deploy/aca/statestore.yaml describes (type,
-  version, initTimeout, metadata names, scopes)."""
+- each Dapr component is the one deploy/aca/<its name>.yaml describes (type, version,
+  initTimeout, metadata names and secret references, secret names, scopes);
+- an app may instead guard itself (AUTH_MODE=session with every setting its start-up needs,
+  read from frontend/src: session_login.py); then the session store's identity has Cosmos DB
+  roles (base.bicep) scoped to the store's container only, and that container has TTL on.
+
+A template with `@allowed` parameters (login: builtin or session) is judged once for each of
+their values, its conditions (`if (...)`, `a ? b : c`) decided for that value."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -30,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from .report import fail
+from .session_login import missing_settings, required_settings, sessions_scope
 from .tools import REPO
 
 ACA = REPO / "deploy/aca"
@@ -47,13 +55,107 @@ def parse(path: Path) -> dict | None:
         return None
 
 
+UNKNOWN = object()
+
+
+def choices(parsed: dict) -> list[dict]:
+    """Every combination of the values of the parameters declared with @allowed([...])."""
+    combinations: list[dict] = [{}]
+    for name, declaration in sorted((parsed.get("parameters") or {}).items()):
+        allowed = next((d.get("argument") for d in declaration.get("decorators") or []
+                        if d.get("type") == "allowed"), None)
+        if allowed:
+            combinations = [{**c, name: value} for c in combinations for value in allowed]
+    return combinations
+
+
+def specialize(parsed: dict, given: dict) -> dict:
+    """The template as deployed with these parameter values: each condition that they decide
+    (`if (...)` on a declaration, `a ? b : c` anywhere) replaced by what it selects, a
+    declaration whose condition is false left out."""
+    from pycep.models import BicepElement
+
+    variables = parsed.get("variables") or {}
+
+    def evaluate(node, seen: frozenset = frozenset()):
+        if isinstance(node, BicepElement):
+            if str(node) in given:
+                return given[str(node)]
+            if node in variables and node not in seen:
+                return evaluate(variables[node].get("value"), seen | {str(node)})
+            return UNKNOWN
+        if isinstance(node, (str, bool, int)):
+            return node
+        operator = node.get("operator") if isinstance(node, dict) else None
+        if not isinstance(operator, dict):
+            return UNKNOWN
+        operands = {k: evaluate(v, seen) for k, v in operator.get("operands", {}).items()}
+        if UNKNOWN in operands.values():
+            return UNKNOWN
+        kind = operator.get("type")
+        if kind == "equals":
+            return operands["operand_1"] == operands["operand_2"]
+        if kind == "not_equals":
+            return operands["operand_1"] != operands["operand_2"]
+        if kind == "not":
+            return not operands["bool_value"]
+        if kind == "and":
+            return all(operands.values())
+        if kind == "or":
+            return any(operands.values())
+        if kind == "conditional":
+            return operands["true_value"] if operands["condition"] else operands["false_value"]
+        return UNKNOWN
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            operator = node.get("operator")
+            if isinstance(operator, dict) and operator.get("type") == "conditional":
+                decided = evaluate(operator["operands"]["condition"])
+                if decided is not UNKNOWN:
+                    chosen = operator["operands"]["true_value" if decided else "false_value"]
+                    if isinstance(chosen, BicepElement) and chosen in variables:  # inlined
+                        chosen = variables[chosen].get("value")
+                    return rewrite(chosen)
+            return {key: rewrite(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    result = copy.deepcopy(parsed)
+    result["variables"] = {name: rewrite(v) for name, v in (result.get("variables") or {}).items()}
+    for section in ("resources", "modules", "outputs"):
+        kept = {}
+        for symbol, declaration in (result.get(section) or {}).items():
+            config = declaration.get("config") if isinstance(declaration, dict) else None
+            if isinstance(config, dict) and "condition" in config:
+                decided = evaluate(config["condition"])
+                if decided is False:
+                    continue
+                if decided is True:
+                    declaration = {**declaration, "config": config["config"]}
+            kept[symbol] = rewrite(declaration)
+        if section in result:
+            result[section] = kept
+    # A dependsOn on a declaration left out is no dependency.
+    for section in ("resources", "modules"):
+        for declaration in (result.get(section) or {}).values():
+            config = body(declaration)
+            if isinstance(config.get("depends_on"), list):
+                config["depends_on"] = [d for d in config["depends_on"]
+                                        if str(d) in result.get("resources", {}) or str(d) in result.get("modules", {})]
+    return result
+
+
 class Template:
     """One parsed .bicep file: its declarations (resources and modules, by symbolic name) and
-    what each depends on."""
+    what each depends on; `given` names the @allowed parameter values it was specialized for."""
 
-    def __init__(self, path: Path, parsed: dict) -> None:
+    def __init__(self, path: Path, parsed: dict, given: dict | None = None) -> None:
         self.path = path
         self.name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
+        if given:
+            self.name += " (" + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
         self.parsed = parsed
         self.resources = parsed.get("resources", {})
         self.modules = parsed.get("modules", {}) or {}
@@ -208,9 +310,28 @@ def auth_app(template: Template, symbol: str) -> str | None:
     return None
 
 
+def app_env(template: Template, config) -> tuple[list[dict], list[dict]]:
+    """(env items, secrets) a declaration gives its app's containers, variables and function
+    arguments (concat, union) opened."""
+    env, secrets = [], []
+    for value in template.values(config):
+        if "env" in value:
+            env += [item for item in template.values(value["env"]) if "name" in item]
+        if isinstance(value.get("secrets"), (list, str)):
+            secrets += [item for item in template.values(value["secrets"]) if "name" in item]
+    return env, secrets
+
+
+def guards_itself(template: Template, symbol: str, required: set[str]) -> bool:
+    """The app signs browsers in itself (AUTH_MODE=session) with every setting it needs."""
+    env, secrets = app_env(template, template.declarations[symbol].get("config"))
+    return not missing_settings(env, secrets, required)
+
+
 def check_exposure(template: Template) -> None:
     auths = {symbol: auth_app(template, symbol) for symbol, d in template.resources.items()
              if d.get("type") == AUTH and not d.get("existing")}
+    required = required_settings()
     for symbol, app_name in template.apps():
         config = template.declarations[symbol].get("config")
         external = any(value.get("ingress", {}).get("external") is True
@@ -218,10 +339,15 @@ def check_exposure(template: Template) -> None:
         if not external:
             continue
         guards = [auth for auth, guarded in auths.items() if guarded == app_name and auth_guards(template, auth)]
-        if not any(auth in template.depends_on(symbol) for auth in guards):
+        if guards_itself(template, symbol, required):
+            print(f"  ok   {template.name}: {symbol} exposes {app_name}, which signs browsers in itself "
+                  f"(AUTH_MODE=session, {', '.join(sorted(required))})")
+        elif not any(auth in template.depends_on(symbol) for auth in guards):
+            missing = missing_settings(*app_env(template, config), required)
             fail(f"{template.name}: {symbol} gives app {app_name} external ingress without waiting for its "
-                 f"built-in auth ({', '.join(guards) or 'no authConfigs that guards it'}): it is reachable "
-                 "from the internet before the login is on")
+                 f"built-in auth ({', '.join(guards) or 'no authConfigs that guards it'}), and the app does "
+                 f"not guard itself (it lacks {', '.join(missing)}): it is reachable from the internet "
+                 "before the login is on")
         else:
             print(f"  ok   {template.name}: {symbol} exposes {app_name} only after {', '.join(guards)}")
 
@@ -323,60 +449,133 @@ def check_platform(template: Template, facts: dict) -> None:
 
 
 def check_sign_in_secret(template: Template) -> None:
+    """The secrets a sign-in reads (built-in auth's clientSecretSettingName, the app's own
+    OIDC_CLIENT_SECRET) are Key Vault references."""
+    settings: dict[str, set[str]] = {}  # app name -> secret names
     for symbol, declaration in template.resources.items():
-        if declaration.get("type") != AUTH:
-            continue
-        setting = None
-        for value in template.values(body(declaration)):
-            setting = value.get("clientSecretSettingName") or setting
-        app_name = auth_app(template, symbol)
-        for app_symbol, name in template.apps():
-            if name != app_name:
-                continue
-            for value in template.values(template.declarations[app_symbol].get("config")):
-                for secret in (value.get("secrets") if isinstance(value.get("secrets"), list) else []):
-                    if isinstance(secret, dict) and secret.get("name") == setting:
-                        if "value" in secret or "keyVaultUrl" not in secret:
-                            fail(f"{template.name}: {app_symbol} holds the sign-in client secret {setting} as a "
-                                 "value passed to the deployment, not a Key Vault reference (keyVaultUrl + identity)")
+        if declaration.get("type") == AUTH:
+            for value in template.values(body(declaration)):
+                if value.get("clientSecretSettingName"):
+                    settings.setdefault(auth_app(template, symbol), set()).add(value["clientSecretSettingName"])
+    for app_symbol, name in template.apps():
+        env, secrets = app_env(template, template.declarations[app_symbol].get("config"))
+        names = settings.get(name, set()) | {item["secretRef"] for item in env
+                                             if item.get("name") == "OIDC_CLIENT_SECRET" and "secretRef" in item}
+        for secret in secrets:
+            if secret.get("name") in names and ("value" in secret or "keyVaultUrl" not in secret):
+                fail(f"{template.name}: {app_symbol} holds the sign-in client secret {secret['name']} as a "
+                     "value passed to the deployment, not a Key Vault reference (keyVaultUrl + identity)")
 
 
-def check_state_store(template: Template) -> None:
-    component = yaml.safe_load((ACA / "statestore.yaml").read_text())
+def check_dapr_components(template: Template) -> None:
+    """Each Dapr component is the one of deploy/aca/<its name>.yaml, which deploy.sh sets."""
     for symbol, declaration in template.resources.items():
         if declaration.get("type") != "Microsoft.App/managedEnvironments/daprComponents":
             continue
+        name = str(body(declaration).get("name"))
+        path = ACA / f"{name}.yaml"
+        if not path.is_file():
+            fail(f"{template.name}: component {symbol} ({name}) has no deploy/aca/{name}.yaml, which deploy.sh sets")
+            continue
+        component = yaml.safe_load(path.read_text())
         properties = body(declaration).get("properties") or {}
         names = lambda items: sorted(str(item.get("name")) for item in items or [])  # noqa: E731
+        refs = lambda items: sorted(f"{item.get('name')}<-{item['secretRef']}"  # noqa: E731
+                                    for item in items or [] if "secretRef" in item)
         differences = [field for field, ours, theirs in (
             ("componentType", properties.get("componentType"), component.get("componentType")),
             ("version", properties.get("version"), component.get("version")),
             ("initTimeout", properties.get("initTimeout"), component.get("initTimeout")),
             ("metadata", names(properties.get("metadata")), names(component.get("metadata"))),
+            ("secret references", refs(properties.get("metadata")), refs(component.get("metadata"))),
+            ("secrets", names(properties.get("secrets")), names(component.get("secrets"))),
             ("scopes", properties.get("scopes"), component.get("scopes"))) if ours != theirs]
         if differences:
-            fail(f"{template.name}: component {symbol} differs from deploy/aca/statestore.yaml in "
+            fail(f"{template.name}: component {symbol} differs from deploy/aca/{name}.yaml in "
                  f"{', '.join(differences)}")
+        for secret in template.values(properties.get("secrets")):
+            if "name" in secret and ("value" in secret or "keyVaultUrl" not in secret):
+                fail(f"{template.name}: component {symbol}'s secret {secret['name']} is a value passed to the "
+                     "deployment, not a Key Vault reference (keyVaultUrl + identity)")
+
+
+def metadata_of(template: Template, properties: dict) -> dict:
+    return {str(item.get("name")): item.get("value") for item in template.values(properties.get("metadata"))
+            if "name" in item}
+
+
+def check_session_store(main: Template, base: Template | None) -> None:
+    """The session store's identity (its azureClientId, an identity base.bicep makes and
+    grants) has Cosmos DB data roles scoped to the store's container only, and base.bicep makes
+    that container with TTL on (its records carry ttlInSeconds)."""
+    for symbol, declaration in main.resources.items():
+        properties = body(declaration).get("properties") or {}
+        if (declaration.get("type") != "Microsoft.App/managedEnvironments/daprComponents"
+                or properties.get("componentType") != "state.azure.cosmosdb"
+                or str(body(declaration).get("name")) != "sessionstore"):
+            continue
+        if base is None:
+            fail(f"{main.name}: component {symbol} has no base.bicep (same parameters) to make its container and role")
+            return
+        metadata = metadata_of(main, properties)
+        scope = sessions_scope({"metadata": [{"name": k, "value": v} for k, v in metadata.items()]})
+        identities = [str(body(main.declarations[ref]).get("name")) for ref in main.refs(metadata.get("azureClientId"))
+                      if main.declarations[ref].get("type") == "Microsoft.ManagedIdentity/userAssignedIdentities"]
+        made = {symbol_: str(body(d).get("name")) for symbol_, d in base.resources.items()
+                if d.get("type") == "Microsoft.ManagedIdentity/userAssignedIdentities"}
+        roles = [(role, body(d).get("properties") or {}) for role, d in base.resources.items()
+                 if d.get("type", "").endswith("sqlRoleAssignments")
+                 and any(made.get(ref) in identities for ref in base.refs((body(d).get("properties") or {}).get("principalId")))]
+        if not identities or not roles:
+            fail(f"{main.name}: component {symbol} signs in as {', '.join(identities) or 'no identity'}, which "
+                 f"{base.name} grants no Cosmos DB data role")
+        for role, role_properties in roles:
+            granted = role_properties.get("scope")
+            if isinstance(granted, str):  # `${database.name}`: that declaration's name
+                granted = re.sub(r"\$\{(\w+)\.name\}", lambda m: str(body(base.declarations[m.group(1)]).get("name"))
+                                 if m.group(1) in base.declarations else m.group(0), granted)
+            if not (isinstance(granted, str) and granted.endswith(scope)):
+                fail(f"{base.name}: {role} grants the session store's identity ({', '.join(identities)}) a Cosmos DB "
+                     f"role on {granted if isinstance(granted, str) else 'the whole account'}, wider than its "
+                     f"container ({scope})")
+            else:
+                print(f"  ok   {base.name}: {role} scopes the session store's identity to {scope}")
+        containers = [body(d) for d in base.resources.values()
+                      if d.get("type", "").endswith("sqlDatabases/containers")
+                      and str(body(d).get("name")) == metadata.get("collection")]
+        resource = ((containers[0].get("properties") or {}).get("resource") or {}) if containers else {}
+        if not containers:
+            fail(f"{base.name}: no container {metadata.get('collection')} for component {symbol}")
+        elif "defaultTtl" not in resource:
+            fail(f"{base.name}: container {metadata.get('collection')} has TTL off (no defaultTtl): Cosmos DB "
+                 "ignores the sessions' ttlInSeconds and keeps them")
 
 
 def check_bicep() -> None:
     files = sorted(ACA.glob("*.bicep"))
     print(f"bicep: {', '.join(p.name for p in files)} parse; parameters and modules match; the "
-          "dependency graph keeps the frontend internal until its auth is on and uses identities "
-          "made beforehand")
+          "dependency graph keeps the frontend internal until its login is on and uses identities "
+          "made beforehand; each value of an @allowed parameter on its own")
     facts = azure_cli_facts()
+    specialized: dict[str, dict[str, Template]] = {}  # parameter values -> file name -> template
     for path in files:
         parsed = parse(path)
         if parsed is None:
             continue
-        template = Template(path, parsed)
-        check_syntax(template)
-        check_parameters(template)
-        check_exposure(template)
-        check_identities_exist_first(template)
-        check_registry_passwords(template)
-        check_platform(template, facts)
-        check_sign_in_secret(template)
-        check_state_store(template)
-        print(f"  ok   {template.name}: {len(template.resources)} resources, {len(template.modules)} modules, "
-              f"{len(parsed.get('parameters', {}))} parameters, {len(parsed.get('outputs', {}))} outputs")
+        whole = Template(path, parsed)
+        check_syntax(whole)
+        check_parameters(whole)
+        for given in choices(parsed):
+            template = Template(path, specialize(parsed, given), given) if given else whole
+            check_exposure(template)
+            check_identities_exist_first(template)
+            check_registry_passwords(template)
+            check_platform(template, facts)
+            check_sign_in_secret(template)
+            check_dapr_components(template)
+            specialized.setdefault(json.dumps(given, sort_keys=True), {})[path.name] = template
+            print(f"  ok   {template.name}: {len(template.resources)} resources, {len(template.modules)} modules, "
+                  f"{len(parsed.get('parameters', {}))} parameters, {len(parsed.get('outputs', {}))} outputs")
+    for templates in specialized.values():
+        if "main.bicep" in templates:
+            check_session_store(templates["main.bicep"], templates.get("base.bicep"))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from .az_cli import AzParser, Parsed
 from .dockerfile import missing_sources
+from .session_login import missing_settings, required_settings
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -77,6 +78,7 @@ class FakeAzure:
         self.parser = AzParser()
         self.events: list[dict] = []
         self.violations: list[str] = []
+        self.session_settings = required_settings()
         self.handlers = {name[7:].replace("__", " ").replace("_", "-"): getattr(self, name)
                          for name in dir(self) if name.startswith("handle_")}
 
@@ -101,6 +103,9 @@ class FakeAzure:
         return self.find("containerApps", self.group_of(parsed), parsed["name"], "containerapp")
 
     def frontend_state(self) -> dict:
+        """Whether the frontend is reachable from the internet, and whether anything guards it:
+        built-in auth, or (AUTH_MODE=session) the app itself, in the revision that runs, with
+        every setting its start-up needs (else it does not start, or it would not check)."""
         frontends = [app for key, app in self.resources("containerApps").items() if key.endswith("/frontend")]
         if not frontends:
             return {"exists": False, "external": False, "auth": False}
@@ -109,10 +114,24 @@ class FakeAzure:
         auth = app.get("authConfig") or {}
         validation = auth.get("globalValidation") or {}
         aad = (auth.get("identityProviders") or {}).get("azureActiveDirectory") or {}
-        return {"exists": True, "external": bool(ingress.get("external")),
-                "auth": bool((auth.get("platform") or {}).get("enabled"))
-                and validation.get("unauthenticatedClientAction") in ("RedirectToLoginPage", "Return401")
-                and bool((aad.get("registration") or {}).get("clientId"))}
+        builtin = (bool((auth.get("platform") or {}).get("enabled"))
+                   and validation.get("unauthenticatedClientAction") in ("RedirectToLoginPage", "Return401")
+                   and bool((aad.get("registration") or {}).get("clientId")))
+        containers = app["properties"]["template"].get("containers") or [{}]
+        itself = not missing_settings(containers[0].get("env") or [], app["properties"]["configuration"].get("secrets"),
+                                      self.session_settings)
+        return {"exists": True, "external": bool(ingress.get("external")), "auth": builtin or itself,
+                "builtin": builtin, "session": itself}
+
+    def new_revision_reads_secrets(self) -> None:
+        """Container Apps: a revision starts when an app's template changes, and reads the app's
+        secrets then; a later `secret set` does not reach a running revision."""
+        for app in self.resources("containerApps").values():
+            template = json.dumps(app["properties"]["template"], sort_keys=True)
+            if app.get("revisionTemplate") != template:
+                app["revisionTemplate"] = template
+                app["revisionSecrets"] = {secret["name"]: secret.get("value")
+                                          for secret in app["properties"]["configuration"].get("secrets") or []}
 
     # ----------------------------------------------------------------------- a call
 
@@ -146,6 +165,7 @@ class FakeAzure:
                                    f"({' | '.join(where[-4:-1])})")
             event.update(code=1, error=f"stand-in: {error!r}", frontend=self.frontend_state())
             return "", f"ERROR: stand-in: {error!r}\n", 1
+        self.new_revision_reads_secrets()
         event.update(code=0, frontend=self.frontend_state())
         return self.output(result, argv), "", 0
 
@@ -221,8 +241,18 @@ class FakeAzure:
         database = self.account(parsed)["databases"].get(parsed["database_name"])
         if database is None:
             raise not_found("database", parsed["database_name"])
-        database["containers"][parsed["container_name"]] = {"partitionKey": parsed["partition_key_path"]}
+        database["containers"][parsed["container_name"]] = {"partitionKey": parsed["partition_key_path"],
+                                                            "defaultTtl": parsed["default_ttl"]}
         return {"name": parsed["container_name"]}
+
+    def handle_cosmosdb__sql__container__update(self, parsed):
+        database = self.account(parsed)["databases"].get(parsed["database_name"]) or {"containers": {}}
+        container = database["containers"].get(parsed["container_name"])
+        if container is None:
+            raise not_found("container", parsed["container_name"])
+        if parsed["default_ttl"] is not None:
+            container["defaultTtl"] = parsed["default_ttl"]
+        return {"name": parsed["container_name"], "resource": container}
 
     def handle_cosmosdb__sql__container__show(self, parsed):
         database = self.account(parsed)["databases"].get(parsed["database_name"]) or {"containers": {}}
@@ -235,8 +265,11 @@ class FakeAzure:
 
     def handle_cosmosdb__sql__role__assignment__create(self, parsed):
         account = self.account(parsed)
-        assignment = {"id": f"{account['id']}/sqlRoleAssignments/{guid(account['id'], parsed['principal_id'])}",
-                      "principalId": parsed["principal_id"], "scope": parsed["scope"],
+        # Azure answers with the scope as a full resource path: the account's id and the
+        # data-plane path (`/` is the account itself).
+        scope = account["id"] + parsed["scope"].rstrip("/")
+        assignment = {"id": f"{account['id']}/sqlRoleAssignments/{guid(account['id'], parsed['principal_id'], scope)}",
+                      "principalId": parsed["principal_id"], "scope": scope,
                       "roleDefinitionId": f"{account['id']}/sqlRoleDefinitions/{parsed['role_definition_id']}"}
         account["sqlRoleAssignments"].append(assignment)
         return assignment
@@ -357,6 +390,16 @@ class FakeAzure:
                                    "component the script renders")
         env["daprComponents"][parsed["dapr_component_name"]] = sent
         return sent
+
+    def handle_containerapp__env__dapr_component__show(self, parsed):
+        env = self.find("environments", self.group_of(parsed), parsed["environment_name"], "managed environment")
+        component = env["daprComponents"].get(parsed["dapr_component_name"])
+        if component is None:
+            raise not_found("dapr component", parsed["dapr_component_name"])
+        shown = copy.deepcopy(component)
+        for secret in shown.get("secrets") or []:
+            secret.pop("value", None)  # ARM never returns secret values, except by listSecrets
+        return shown
 
     def path(self, name: str) -> Path:
         return Path(self.cwd, name)
@@ -610,6 +653,8 @@ class FakeAzure:
             container["image"] = parsed["image"]
         if parsed["replace_env_vars"]:
             container["env"] = parse_env_var_flags(parsed["replace_env_vars"])
+        for item in parse_env_var_flags(parsed["set_env_vars"]) if parsed["set_env_vars"] else []:
+            container["env"] = [e for e in container.get("env") or [] if e["name"] != item["name"]] + [item]
         return self.show_app(app)
 
     def yaml_patch(self, name: str) -> dict:
@@ -709,6 +754,15 @@ class FakeAzure:
 
     def handle_containerapp__secret__list(self, parsed):
         return [{"name": s["name"]} for s in self.app(parsed)["properties"]["configuration"]["secrets"]]
+
+    def handle_containerapp__secret__set(self, parsed):
+        # custom.set_secrets: NAME=VALUE pairs added or replaced.
+        configuration = self.app(parsed)["properties"]["configuration"]
+        for pair in parsed["secrets"] or []:
+            name, _, value = pair.partition("=")
+            configuration["secrets"] = [s for s in configuration["secrets"] if s["name"].lower() != name.lower()]
+            configuration["secrets"].append({"name": name, "value": value})
+        return [{"name": s["name"]} for s in configuration["secrets"]]
 
     def handle_containerapp__secret__remove(self, parsed):
         configuration = self.app(parsed)["properties"]["configuration"]
@@ -843,6 +897,15 @@ class FakeAzure:
     def handle_rest(self, parsed):
         import re
 
+        component = re.fullmatch(r"(/subscriptions/[^?]+/managedEnvironments/[^/]+)/daprComponents/([^/?]+)"
+                                 r"/listSecrets\?api-version=[0-9-]+", parsed["url"] or "")
+        if component and (parsed["method"] or "").upper() == "POST":  # DaprComponents_ListSecrets
+            env = next((e for e in self.resources("environments").values()
+                        if e["id"].lower() == component.group(1).lower()), None)
+            if env is None or component.group(2) not in env["daprComponents"]:
+                raise not_found("dapr component", component.group(2))
+            return {"value": [{"name": s["name"], "value": s.get("value")}
+                              for s in env["daprComponents"][component.group(2)].get("secrets") or []]}
         match = re.fullmatch(r"https://graph\.microsoft\.com/v1\.0/applications\(appId='([^']+)'\)", parsed["url"] or "")
         if not match or (parsed["method"] or "").upper() != "PATCH":
             raise AzError(f"stand-in: az rest {parsed['method']} {parsed['url']} is not modelled")

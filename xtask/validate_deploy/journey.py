@@ -8,15 +8,23 @@ starts with the one the script uses.
 
 Judged from the record:
 - every call succeeds (the script runs to its end);
-- at no call is the frontend reachable from the internet (external ingress) while its built-in
-  auth is off (ingress internal until auth is on);
+- at no call is the frontend reachable from the internet (external ingress) while nothing
+  guards it: neither built-in auth nor, with --login session, the app's own sign-in with every
+  setting it needs (ingress internal until then);
 - afterwards no app holds a registry password (no registry entry with a username or password
   secret, no secret holding an admin password the registry ever issued), every registry is
   pulled with a managed identity and has its admin user off;
 - what az would drop or refuse of the YAML the script renders (app and Dapr component) fails;
 - the second run creates nothing (no new workspace, registry, identity, app registration,
   role assignment), changes nothing that is not the project's (the other account, workspace
-  and app registration exactly as before) and keeps the other credential."""
+  and app registration exactly as before) and keeps the other credential;
+- with --login session (run twice too): no built-in auth; the redirect URL the app sends is its
+  address's /auth/callback and registered on the sign-in app; the revision that runs holds a
+  client secret the sign-in app still has; the component sessionstore is scoped to the
+  frontend, reads a container with TTL on as an identity the frontend holds, whose Cosmos DB
+  roles are all scoped to that container (deploy/aca/sessionstore.yaml's), and encrypts with a
+  hex AES key that the re-run keeps; and the same after a switch from built-in auth, with the
+  frontend never unguarded on the way."""
 
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ import time
 from pathlib import Path
 
 from .report import fail
+from .session_login import metadata_value, sessions_scope
 from .tools import AZ, REPO
 
 GROUP, LOCATION = "dapr-pair-rg", "westeurope"
@@ -166,7 +175,7 @@ def judge_run(run: str, result: subprocess.CompletedProcess, report: dict, seen:
         state = event.get("frontend") or {}
         if state.get("external") and not state.get("auth"):
             fail(f"{run}: call {number} `{line(event)}` leaves the frontend reachable from the internet "
-                 "while its built-in auth is off")
+                 "while nothing guards it (neither built-in auth nor the app's own sign-in, complete)")
             break
     for violation in report["violations"]:
         if violation not in seen:
@@ -191,12 +200,90 @@ def judge_registry_passwords(run: str, world: dict) -> None:
             fail(f"{run}: registry {registry['name']} has its admin user on")
 
 
+def frontend_env(world: dict) -> dict[str, dict]:
+    frontend = world.get("containerApps", {}).get(f"{GROUP}/frontend") or {}
+    containers = ((frontend.get("properties") or {}).get("template") or {}).get("containers") or [{}]
+    return {item["name"]: item for item in containers[0].get("env") or []}
+
+
 def sign_in_app(world: dict) -> dict | None:
-    """The app registration the frontend's built-in auth signs in with."""
+    """The app registration the frontend signs in with: its built-in auth's, or the app's own
+    (OIDC_CLIENT_ID, AUTH_MODE=session)."""
     frontend = world.get("containerApps", {}).get(f"{GROUP}/frontend") or {}
     registration = ((((frontend.get("authConfig") or {}).get("identityProviders") or {})
                      .get("azureActiveDirectory") or {}).get("registration") or {})
-    return next((a for a in world.get("entraApps", []) if a["appId"] == registration.get("clientId")), None)
+    client_id = registration.get("clientId") or (frontend_env(world).get("OIDC_CLIENT_ID") or {}).get("value")
+    return next((a for a in world.get("entraApps", []) if a["appId"] == client_id), None)
+
+
+def session_encryption_key(world: dict) -> str | None:
+    env = next(iter(world.get("environments", {}).values()), {})
+    component = (env.get("daprComponents") or {}).get("sessionstore") or {}
+    ref = next((item.get("secretRef") for item in component.get("metadata") or []
+                if item.get("name") == "primaryEncryptionKey"), None)
+    return next((s.get("value") for s in component.get("secrets") or [] if s.get("name") == ref), None)
+
+
+def judge_session(run: str, world: dict) -> None:
+    """The frontend signs browsers in itself, with what Azure must hold for that."""
+    import re
+
+    frontend = world.get("containerApps", {}).get(f"{GROUP}/frontend")
+    if not frontend:
+        fail(f"{run}: no frontend")
+        return
+    if ((frontend.get("authConfig") or {}).get("platform") or {}).get("enabled"):
+        fail(f"{run}: built-in auth is still on in front of the app's own sign-in")
+    env = frontend_env(world)
+    ingress = frontend["properties"]["configuration"].get("ingress") or {}
+    domain = next(iter(world.get("environments", {}).values()))["properties"]["defaultDomain"]
+    redirect = (env.get("OIDC_REDIRECT_URL") or {}).get("value")
+    if not ingress.get("external") or redirect != f"https://frontend.{domain}/auth/callback":
+        fail(f"{run}: OIDC_REDIRECT_URL {redirect} is not the external address's /auth/callback")
+    signs_in = sign_in_app(world)
+    if signs_in is None:
+        fail(f"{run}: OIDC_CLIENT_ID names no app registration")
+        return
+    if redirect not in signs_in["web"]["redirectUris"]:
+        fail(f"{run}: {redirect} is not a redirect URI of {signs_in['displayName']} "
+             f"({', '.join(signs_in['web']['redirectUris'])}): Entra refuses the sign-in")
+    secret_ref = (env.get("OIDC_CLIENT_SECRET") or {}).get("secretRef")
+    held = (frontend.get("revisionSecrets") or {}).get(secret_ref)
+    if held not in {c.get("secret") for c in signs_in["passwordCredentials"]}:
+        fail(f"{run}: the running revision's OIDC_CLIENT_SECRET (secret {secret_ref}) is no credential "
+             f"of {signs_in['displayName']} any more: the sign-in fails")
+    env_resource = next(iter(world.get("environments", {}).values()))
+    component = (env_resource.get("daprComponents") or {}).get("sessionstore")
+    if component is None:
+        fail(f"{run}: no Dapr component sessionstore in the environment")
+        return
+    if component.get("scopes") != ["frontend"]:
+        fail(f"{run}: sessionstore is scoped to {component.get('scopes')}, not the frontend alone")
+    account = next((a for a in world.get("cosmosAccounts", {}).values()
+                    if a["documentEndpoint"] == metadata_value(component, "url")), None)
+    database = (account or {}).get("databases", {}).get(metadata_value(component, "database")) or {}
+    container = database.get("containers", {}).get(metadata_value(component, "collection"))
+    if container is None:
+        fail(f"{run}: sessionstore's container {metadata_value(component, 'collection')} does not exist")
+    elif container.get("defaultTtl") is None:
+        fail(f"{run}: container {metadata_value(component, 'collection')} has TTL off: ttlInSeconds is ignored "
+             "and expired sessions stay")
+    identity = next((i for i in world.get("identities", {}).values()
+                     if i["clientId"] == metadata_value(component, "azureClientId")), None)
+    if identity is None or identity["id"] not in frontend["identity"]["userAssignedIdentities"]:
+        fail(f"{run}: sessionstore's azureClientId is no identity the frontend holds")
+    else:
+        scope = sessions_scope(component)
+        roles = [a for a in (account or {}).get("sqlRoleAssignments", []) if a["principalId"] == identity["principalId"]]
+        if not roles:
+            fail(f"{run}: identity {identity['name']} has no Cosmos DB data role")
+        for role in roles:
+            if not role["scope"].endswith(scope):
+                fail(f"{run}: identity {identity['name']}'s Cosmos DB role is scoped to {role['scope']}, "
+                     f"wider than the sessions container ({scope})")
+    key = session_encryption_key(world)
+    if not re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{48}|[0-9a-f]{64}", key or ""):
+        fail(f"{run}: sessionstore's primaryEncryptionKey is not a hex AES key")
 
 
 def judge_rerun(first: dict, second: dict) -> None:
@@ -236,13 +323,14 @@ def judge_foreign(run: str, world: dict) -> None:
 
 def check_journey() -> None:
     print(f"journey: deploy/aca/deploy.sh -g {GROUP} -l {LOCATION} twice, then with --image in a new "
-          "world, against a recording az stand-in (azure-cli's parser and code on every call)")
+          "world, then --login session twice in another and after built-in auth in a fourth, against a recording az stand-in (azure-cli's "
+          "parser and code on every call)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="journey-") as work:
         stand_in = None
         try:
             stand_in = Stand_in(Path(work))
-            for journey in (build_and_rerun, prebuilt_image):
+            for journey in (build_and_rerun, prebuilt_image, session_login, builtin_to_session):
                 stand_in.control({"control": "world", "world": new_world()})
                 journey(stand_in)
         except RuntimeError as error:
@@ -253,29 +341,47 @@ def check_journey() -> None:
     print(f"  done in {time.monotonic() - started:.1f} s")
 
 
-def build_and_rerun(stand_in: Stand_in) -> None:
-    """The image built by `az containerapp up --source`, then the same command again."""
+def build_and_rerun(stand_in: Stand_in, *options: str, label: str = "") -> tuple[dict, dict] | None:
+    """The image built by `az containerapp up --source`, then the same command again: the
+    worlds after each run, None if the first failed."""
     seen: set[str] = set()
-    stand_in.control({"control": "mark", "mark": "first run"})
-    first = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION)
+    first_run, rerun = f"first run{label}", f"rerun{label}"
+    stand_in.control({"control": "mark", "mark": first_run})
+    first = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION, *options)
     report = stand_in.control({"control": "report"})
-    judge_run("first run", first, report, seen)
+    judge_run(first_run, first, report, seen)
     world_first = copy.deepcopy(report["world"])
-    judge_foreign("first run", world_first)
+    judge_foreign(first_run, world_first)
     if first.returncode != 0:
-        return
-    judge_registry_passwords("first run", world_first)
+        return None
+    judge_registry_passwords(first_run, world_first)
     signs_in = sign_in_app(world_first)
     if signs_in:  # a credential someone else made, which a re-run must keep
         stand_in.control({"control": "add-credential", "appId": signs_in["appId"], "displayName": "someone-else"})
         signs_in["passwordCredentials"].append({"displayName": "someone-else"})
-    stand_in.control({"control": "mark", "mark": "rerun"})
-    second = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION)
+    stand_in.control({"control": "mark", "mark": rerun})
+    second = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION, *options)
     report = stand_in.control({"control": "report"})
-    judge_run("rerun", second, report, seen)
-    judge_foreign("rerun", report["world"])
-    judge_registry_passwords("rerun", report["world"])
+    judge_run(rerun, second, report, seen)
+    judge_foreign(rerun, report["world"])
+    judge_registry_passwords(rerun, report["world"])
     judge_rerun(world_first, report["world"])
+    return world_first, report["world"]
+
+
+def session_login(stand_in: Stand_in) -> None:
+    """--login session: the frontend signs browsers in itself, twice on the same world, with an
+    image built beforehand (--image): the re-run then changes no image, so only what the script
+    itself changes starts a new revision (the one that reads the new client secret)."""
+    registry = "daprpairprebuilt"
+    worlds = build_and_rerun(stand_in, "--login", "session", "--registry", registry,
+                             "--image", f"{registry}.azurecr.io/dapr-pair:1.0.0", label=" --login session")
+    if worlds is None:
+        return
+    for run, world in zip(("first run --login session", "rerun --login session"), worlds):
+        judge_session(run, world)
+    if session_encryption_key(worlds[0]) != session_encryption_key(worlds[1]):
+        fail("rerun --login session: makes a new session encryption key: every session becomes unreadable")
 
 
 def prebuilt_image(stand_in: Stand_in) -> None:
@@ -296,3 +402,18 @@ def prebuilt_image(stand_in: Stand_in) -> None:
         builds = [event for event in calls if event.get("command") == "containerapp up"]
         if builds:
             fail("--image run: still builds with az containerapp up (ACR Tasks)")
+
+
+def builtin_to_session(stand_in: Stand_in) -> None:
+    """A deployment with built-in auth switched to --login session: built-in auth goes off, the
+    app's own sign-in takes over, and nothing is exposed on the way."""
+    registry = "daprpairprebuilt"
+    image = ("--registry", registry, "--image", f"{registry}.azurecr.io/dapr-pair:1.0.0")
+    for run, options in (("builtin before the switch", ()), ("switch to --login session", ("--login", "session"))):
+        stand_in.control({"control": "mark", "mark": run})
+        result = stand_in.run_script("--resource-group", GROUP, "--location", LOCATION, *image, *options)
+        report = stand_in.control({"control": "report"})
+        judge_run(run, result, report, set())
+        if result.returncode != 0:
+            return
+    judge_session("switch to --login session", report["world"])

@@ -63,19 +63,41 @@ def aca_component_as_sent(path: Path, text: str) -> dict:
     return {key: value for key, value in sent.items() if value is not None}
 
 
-def aca_to_kubernetes(aca: dict, name: str) -> dict:
-    """A Container Apps environment component, as az sends it, in Dapr's own form."""
-    spec = {"type": aca.get("componentType"), "version": aca.get("version"),
-            "metadata": [{k: v for k, v in item.items() if v is not None} for item in aca.get("metadata") or []]}
+def aca_to_kubernetes(aca: dict, name: str) -> list[dict]:
+    """A Container Apps environment component, as az sends it, in Dapr's own form. Its own
+    secrets (`secrets`, read by `secretRef`) become a secret store of the same scopes that only
+    it reads: Dapr's environment-variable store, so daprd gets a stand-in of the right form
+    (daprd.environment_for); a secretRef to a secret the component does not have fails."""
+    secrets = {secret.get("name") for secret in aca.get("secrets") or []}
+    store = f"{name}-secrets"
+    metadata = []
+    for item in aca.get("metadata") or []:
+        item = {k: v for k, v in item.items() if v is not None}
+        if "secretRef" in item:
+            if item["secretRef"] not in secrets:
+                fail(f"Container Apps component {name}: {item['name']} reads secret {item['secretRef']}, "
+                     "which the component does not have")
+            ref = item.pop("secretRef")
+            item["secretKeyRef"] = {"name": ref, "key": ref}
+        metadata.append(item)
+    spec = {"type": aca.get("componentType"), "version": aca.get("version"), "metadata": metadata}
     for field in ("ignoreErrors", "initTimeout"):
         if field in aca:
             spec[field] = aca[field]
     resource = {"apiVersion": "dapr.io/v1alpha1", "kind": "Component", "metadata": {"name": name}, "spec": spec}
     if aca.get("scopes"):
         resource["scopes"] = aca["scopes"]
-    if aca.get("secrets") or aca.get("secretStoreComponent"):
-        fail(f"Container Apps component {name} has secrets: translate them to a secret store")
-    return resource
+    if aca.get("secretStoreComponent"):
+        fail(f"Container Apps component {name} reads a secret store component: translate it")
+    if not secrets:
+        return [resource]
+    resource["auth"] = {"secretStore": store}
+    secret_store = {"apiVersion": "dapr.io/v1alpha1", "kind": "Component", "metadata": {"name": store},
+                    "spec": {"type": "secretstores.local.env", "version": "v1", "metadata": [
+                        {"name": "prefix", "value": f"{name.upper()}_SECRET_"}]}}
+    if aca.get("scopes"):
+        secret_store["scopes"] = aca["scopes"]
+    return [resource, secret_store]
 
 
 class Shipped:
@@ -111,5 +133,5 @@ def shipped_dapr_resources(identity_provider: str) -> list[Shipped]:
                     found.append(Shipped(path, document))
                 elif "componentType" in document:
                     sent = aca_component_as_sent(path, text)
-                    found.append(Shipped(path, aca_to_kubernetes(sent, path.stem)))
+                    found += [Shipped(path, resource) for resource in aca_to_kubernetes(sent, path.stem)]
     return found
