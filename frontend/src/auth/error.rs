@@ -49,24 +49,22 @@ impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         // The issuer being down is our problem, not the caller's; what failed (its addresses
         // among it) is for the log.
-        match &self {
-            AuthError::KeysUnavailable(why) => {
-                tracing::warn!(error = %why, "the issuer's signing keys could not be fetched");
-                return Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the issuer's signing keys could not be fetched; try again in a moment",
-                )
-                .into_response();
-            }
-            AuthError::IssuerUnreachable(why) => {
-                tracing::warn!(error = %why, "the issuer is unreachable");
-                return Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the issuer is unreachable, so its signing keys could not be fetched; try again in a moment",
-                )
-                .into_response();
-            }
-            _ => {}
+        let unavailable = match &self {
+            AuthError::KeysUnavailable(why) => Some((
+                why,
+                "the issuer's signing keys could not be fetched",
+                "the issuer's signing keys could not be fetched; try again in a moment",
+            )),
+            AuthError::IssuerUnreachable(why) => Some((
+                why,
+                "the issuer is unreachable",
+                "the issuer is unreachable, so its signing keys could not be fetched; try again in a moment",
+            )),
+            _ => None,
+        };
+        if let Some((why, logged, detail)) = unavailable {
+            tracing::warn!(error = %why, "{logged}");
+            return Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response();
         }
         let mut response = Problem::new(StatusCode::UNAUTHORIZED, self.to_string()).into_response();
         let challenge = match self {
