@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
-use service_kit::app_token::require_app_token;
+use service_kit::app_token::with_app_token;
 use service_kit::server::{Application, with_common_routes};
 use service_kit::settings::Secret;
 
@@ -66,24 +66,23 @@ pub fn app(
     let browser = routes::page_router(state)
         .layer(from_fn(cross_site::browser_writes))
         .merge(page::router(options));
-    let routes = match login {
+    // With the session login the app token guards the API alone (see above).
+    let (routes, app_token_on_all) = match login {
         Some(login) => {
             // The app token outside the bearer check: a request that did not come through the
             // sidecar is refused before its token costs a key-set fetch.
             let api = api.layer(from_fn_with_state(authenticator, require_caller));
-            let api = match app_token {
-                Some(token) => api.layer(from_fn_with_state(token, require_app_token)),
-                None => api,
-            };
-            let routes = api
+            let routes = with_app_token(api, app_token)
                 .merge(browser.layer(from_fn_with_state(login.clone(), require_session)))
                 .merge(session::routes::router(login));
-            return with_common_routes(routes, &sidecar, None);
+            (routes, None)
         }
-        None if authenticator.is_off() => api.merge(browser),
-        None => api
-            .merge(browser)
-            .layer(from_fn_with_state(authenticator, require_caller)),
+        None if authenticator.is_off() => (api.merge(browser), app_token),
+        None => (
+            api.merge(browser)
+                .layer(from_fn_with_state(authenticator, require_caller)),
+            app_token,
+        ),
     };
-    with_common_routes(routes, &sidecar, app_token)
+    with_common_routes(routes, &sidecar, app_token_on_all)
 }

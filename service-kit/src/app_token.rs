@@ -2,15 +2,24 @@
 //! request to the app as the `dapr-api-token` header (Container Apps sets it up by itself); a
 //! request without that header, or with another value, did not come through the sidecar.
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 
 use crate::Problem;
 use crate::settings::Secret;
 
 pub const HEADER: &str = "dapr-api-token";
+
+/// `routes` with the app token required on each of them, when the app has one.
+pub fn with_app_token(routes: Router, token: Option<Secret>) -> Router {
+    match token {
+        Some(token) => routes.layer(from_fn_with_state(token, require_app_token)),
+        None => routes,
+    }
+}
 
 /// Middleware: `axum::middleware::from_fn_with_state(token, require_app_token)`.
 pub async fn require_app_token(

@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::app_token::require_app_token;
+use crate::app_token::with_app_token;
 use crate::connections::{self, Deadline, Limits, closing};
 use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
@@ -167,11 +167,10 @@ pub fn with_common_routes(
     sidecar: &SidecarClient,
     app_token: Option<Secret>,
 ) -> Router {
-    let api = api.method_not_allowed_fallback(method_not_allowed);
-    let api = match app_token {
-        Some(token) => api.layer(from_fn_with_state(token, require_app_token)),
-        None => api,
-    };
+    let api = with_app_token(
+        api.method_not_allowed_fallback(method_not_allowed),
+        app_token,
+    );
     api.merge(health::routes(sidecar.clone()))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
