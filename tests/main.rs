@@ -10,6 +10,8 @@
 //! - `hostile`: a hostile client's requests and connections, each refused with its 4xx problem
 //!   or bounded in time, and data that reads back exactly as saved or is refused;
 //! - `soak`: writers under random kills and restarts;
+//! - `rollout`: every replica of both apps and their sidecars replaced under load: no failed
+//!   request, no lost write;
 //! - `concurrency`: 16 clients on one key, on SQLite and on the Cosmos DB protocol server: no
 //!   lost update, no double count, and every ETag a save returns is that save's own.
 
@@ -21,5 +23,6 @@ mod hostile;
 mod login;
 mod login_replicas;
 mod pair;
+mod rollout;
 mod soak;
 mod traces;

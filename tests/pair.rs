@@ -199,7 +199,10 @@ async fn only_the_frontend_may_call_the_backend_and_only_through_its_sidecar(sto
         .send(
             pair.http
                 .post(url)
-                .header("dapr-api-token", &intruder.dapr_api_token)
+                .header(
+                    "dapr-api-token",
+                    intruder.dapr_api_token.as_deref().unwrap(),
+                )
                 .json(&json!({"key": "k", "data": 1})),
         )
         .await;
@@ -394,8 +397,8 @@ async fn each_request_is_one_json_log_line_and_no_token_is_logged() {
         .unwrap();
         let topology = &pair.topology;
         let tokens = [
-            &topology.frontend.dapr_api_token,
-            &topology.backend.dapr_api_token,
+            topology.frontend.dapr_api_token.as_ref().unwrap(),
+            topology.backend.dapr_api_token.as_ref().unwrap(),
             topology.backend.app_api_token.as_ref().unwrap(),
         ];
         for token in tokens {

@@ -8,6 +8,8 @@
 //! - [`service`]: one app with its daprd; [`sentry`]: the CA;
 //! - [`identity_provider`], [`cosmos`]: the local peers (npm packages under `oidc/` and
 //!   `cosmos/` beside this crate), started when a run asks for them;
+//! - [`rollout`]: every replica replaced as Kubernetes does it, [`name_resolution`] the file
+//!   the sidecars find each other in;
 //! - [`process`]: a child with its log, stopped with SIGTERM, killed with its parent;
 //!   [`wait`]: bounded readiness polling; [`configurations`]: the run's Dapr Configurations;
 //!   [`paths`], [`ports`], [`secrets`]: where things are, free ports, made-up tokens.
@@ -15,11 +17,13 @@
 pub mod configurations;
 pub mod cosmos;
 pub mod identity_provider;
+pub mod name_resolution;
 pub mod npm;
 pub mod paths;
 pub mod ports;
 pub mod process;
 pub mod proxy;
+pub mod rollout;
 pub mod secrets;
 pub mod sentry;
 pub mod service;
@@ -30,5 +34,6 @@ pub use cosmos::{CosmosAuth, CosmosServer};
 pub use identity_provider::IdentityProvider;
 pub use ports::free_port;
 pub use process::ManagedProcess;
-pub use service::{Login, Service};
+pub use rollout::RolloutOptions;
+pub use service::{Login, Role, Service};
 pub use topology::{StateStore, Topology, TopologyOptions};

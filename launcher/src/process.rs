@@ -18,11 +18,38 @@ pub struct ManagedProcess {
     pub log: PathBuf,
     /// Taken just before the spawn: start-up times are measured from here.
     pub spawned_at: Instant,
+    /// What it gets when dropped or when the launcher dies: SIGKILL, or for a supervisor of
+    /// children of its own ([`Self::spawn_supervisor`]) SIGTERM.
+    ends_with: Signal,
     child: Child,
 }
 
+impl Drop for ManagedProcess {
+    fn drop(&mut self) {
+        // SIGKILL comes from tokio's `kill_on_drop`; a supervisor is asked to stop instead.
+        if self.ends_with != Signal::SIGKILL {
+            self.signal(self.ends_with);
+        }
+    }
+}
+
 impl ManagedProcess {
-    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> std::io::Result<Self> {
+    pub fn spawn(name: &str, command: Command, log_dir: &Path) -> std::io::Result<Self> {
+        Self::spawn_ending_with(name, command, log_dir, Signal::SIGKILL)
+    }
+
+    /// A process with children of its own (nginx's master and its worker): dropped, or when
+    /// the launcher dies, it gets SIGTERM and stops them; SIGKILL would leave them running.
+    pub fn spawn_supervisor(name: &str, command: Command, log_dir: &Path) -> std::io::Result<Self> {
+        Self::spawn_ending_with(name, command, log_dir, Signal::SIGTERM)
+    }
+
+    fn spawn_ending_with(
+        name: &str,
+        mut command: Command,
+        log_dir: &Path,
+        ends_with: Signal,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::OpenOptions::new()
@@ -33,14 +60,15 @@ impl ManagedProcess {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
-            .kill_on_drop(true);
-        die_with_parent(&mut command);
+            .kill_on_drop(ends_with == Signal::SIGKILL);
+        die_with_parent(&mut command, ends_with);
         let spawned_at = Instant::now();
         let child = command.spawn()?;
         Ok(Self {
             name: name.to_owned(),
             log,
             spawned_at,
+            ends_with,
             child,
         })
     }
@@ -56,13 +84,28 @@ impl ManagedProcess {
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.signal(Signal::SIGTERM);
+        self.exit_within(grace).await
+    }
+
+    /// Sends `signal`, if it is still running.
+    pub fn signal(&self, signal: Signal) {
         if let Some(pid) = self.pid() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(pid as i32), signal);
         }
+    }
+
+    /// Waits for it to exit, and SIGKILLs it if it has not within `grace`.
+    pub async fn exit_within(&mut self, grace: Duration) -> Option<ExitStatus> {
         match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(status) => status.ok(),
             Err(_) => self.kill().await,
         }
+    }
+
+    /// Waits for it to exit; its exit status.
+    pub async fn wait(&mut self) -> Option<ExitStatus> {
+        self.child.wait().await.ok()
     }
 
     /// SIGKILL: the process gets no chance to clean up (a crash).
@@ -79,16 +122,16 @@ impl ManagedProcess {
     }
 }
 
-/// Asks the kernel to SIGKILL the child when the thread that spawned it exits
+/// Asks the kernel to send the child `signal` when the thread that spawned it exits
 /// (`PR_SET_PDEATHSIG`). `kill_on_drop` covers every orderly end of the launcher; this covers
 /// the rest. The launcher spawns from its async tasks, whose runtime threads live as long as
 /// the run (a `spawn_blocking` thread would not: never spawn from one).
-fn die_with_parent(command: &mut Command) {
+fn die_with_parent(command: &mut Command, signal: Signal) {
     let parent = std::process::id();
     // SAFETY: between fork and exec only async-signal-safe calls are made: prctl and getppid.
     unsafe {
         command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            nix::sys::prctl::set_pdeathsig(signal)?;
             // The parent may have died before prctl took effect: then nobody is left to reap us.
             if nix::unistd::getppid().as_raw() as u32 != parent {
                 return Err(std::io::Error::other(

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use nix::sys::signal::Signal;
 use tokio::process::Command;
 
 use crate::identity_provider::{self, IdentityProvider};
+use crate::name_resolution::NameResolution;
 use crate::paths::{bin_dir, repo_root};
 use crate::ports::free_port;
 use crate::process::{ManagedProcess, STOP_GRACE};
@@ -26,10 +28,27 @@ const OTLP_ENDPOINT_VARIABLES: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 ];
 
+/// How long daprd keeps serving after SIGTERM at most, while its app still runs (it ends
+/// sooner once Dapr's app health check finds the app gone): the app's `SHUTDOWN_DELAY` (5 s)
+/// and `SHUTDOWN_TIMEOUT` (10 s) by default, plus the health check's 3 s to notice the app
+/// has exited. See docs/rollouts.md.
+const BLOCK_SHUTDOWN: &str = "20s";
+
+/// Which of the pair an app is: it decides the daprd's files and whether only the sidecar may
+/// call the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The entry: `/call`, the page and the sign-in. Also a bare daprd of another app id.
+    Frontend,
+    /// Reached only through its sidecar (an app token), saves through its state store.
+    Backend,
+}
+
 /// One app id: the app process and its daprd, with their ports and tokens fixed for the life
 /// of the topology, so either can be stopped and started again where it was.
 pub struct Service {
     pub app_id: String,
+    pub role: Role,
     /// The name of its processes and logs: the app id, or `frontend-2` for a second replica.
     pub name: String,
     pub app_port: u16,
@@ -39,9 +58,9 @@ pub struct Service {
     pub dapr_metrics_port: u16,
     /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
     pub app_metrics_port: u16,
-    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). Empty for the login entry,
-    /// whose sidecar asks for none.
-    pub dapr_api_token: String,
+    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). `None` for the login entry,
+    /// whose sidecar asks for none (API clients reach its API and cannot send one).
+    pub dapr_api_token: Option<String>,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,
     /// The executable started as the app.
@@ -68,6 +87,7 @@ pub enum Login {
 }
 
 /// What the frontend and its sidecar are told in the login topology.
+#[derive(Clone)]
 pub(crate) struct LoginSettings {
     pub(crate) kind: Login,
     /// The session store's encryption key (hex AES-256), the same for every replica.
@@ -101,14 +121,10 @@ impl LoginSettings {
 }
 
 impl Service {
-    pub(crate) fn new(
-        app_id: &str,
-        app_port: u16,
-        only_through_sidecar: bool,
-        context: Arc<RunContext>,
-    ) -> Self {
+    pub(crate) fn new(app_id: &str, role: Role, app_port: u16, context: Arc<RunContext>) -> Self {
         Self {
             app_id: app_id.to_owned(),
+            role,
             name: app_id.to_owned(),
             app_port,
             dapr_http_port: free_port(),
@@ -116,8 +132,8 @@ impl Service {
             dapr_internal_grpc_port: free_port(),
             dapr_metrics_port: free_port(),
             app_metrics_port: free_port(),
-            dapr_api_token: random_token(),
-            app_api_token: only_through_sidecar.then(random_token),
+            dapr_api_token: Some(random_token()),
+            app_api_token: (role == Role::Backend).then(random_token),
             program: PathBuf::new(),
             app: None,
             sidecar: None,
@@ -126,8 +142,25 @@ impl Service {
         }
     }
 
+    /// A new replica of the same app, named `name`, on ports of its own, with tokens of its
+    /// own and everything else as this one's: what a rollout starts before it stops this one.
+    pub(crate) fn successor(&self, name: String) -> Self {
+        let mut next = Self::new(&self.app_id, self.role, free_port(), self.context.clone());
+        next.name = name;
+        next.program = self.program.clone();
+        next.login = self.login.clone();
+        next.dapr_api_token = self.dapr_api_token.as_ref().map(|_| random_token());
+        next
+    }
+
     fn context(&self) -> &RunContext {
         &self.context
+    }
+
+    /// The address daprd registers in name resolution: its internal gRPC API, where other
+    /// sidecars call it.
+    pub fn internal_address(&self) -> String {
+        format!("127.0.0.1:{}", self.dapr_internal_grpc_port)
     }
 
     pub fn app_url(&self) -> String {
@@ -141,11 +174,6 @@ impl Service {
     /// The app's page through its sidecar (`/` of the app, invoked by app id).
     pub fn login_url(&self) -> String {
         format!("{}/v1.0/invoke/{}/method/", self.sidecar_url(), self.app_id)
-    }
-
-    /// `DAPR_API_TOKEN` for the app and its daprd, unless the sidecar asks for none.
-    fn api_token(&self) -> Option<&str> {
-        Some(self.dapr_api_token.as_str()).filter(|token| !token.is_empty())
     }
 
     /// The app's process: its pid and when it was spawned (for the benchmark's figures).
@@ -177,7 +205,7 @@ impl Service {
             .env_remove("DAPR_API_TOKEN")
             .env_remove("APP_API_TOKEN")
             .current_dir(&context.workdir);
-        if let Some(token) = self.api_token() {
+        if let Some(token) = &self.dapr_api_token {
             command.env("DAPR_API_TOKEN", token);
         }
         if let Some(token) = &self.app_api_token {
@@ -220,11 +248,13 @@ impl Service {
         let context = self.context();
         let root = repo_root();
         let login = self.login.as_ref().map(|login| login.kind);
-        let (config, resources) = match (self.app_id.as_str(), login) {
-            ("backend", _) => ("backend.yaml", context.backend_resources.clone()),
-            (_, Some(Login::Session)) => ("frontend-session.yaml", root.join("components/local")),
-            (_, Some(_)) => ("frontend-login.yaml", root.join("components/local")),
-            _ => ("frontend.yaml", root.join("components/local")),
+        let (config, resources) = match (self.role, login) {
+            (Role::Backend, _) => ("backend.yaml", context.backend_resources.clone()),
+            (Role::Frontend, Some(Login::Session)) => {
+                ("frontend-session.yaml", root.join("components/local"))
+            }
+            (Role::Frontend, Some(_)) => ("frontend-login.yaml", root.join("components/local")),
+            (Role::Frontend, None) => ("frontend.yaml", root.join("components/local")),
         };
         let mut command = Command::new(bin_dir().join("daprd"));
         command
@@ -275,7 +305,7 @@ impl Service {
         for variable in OTLP_ENDPOINT_VARIABLES {
             command.env_remove(variable);
         }
-        if let Some(token) = self.api_token() {
+        if let Some(token) = &self.dapr_api_token {
             command.env("DAPR_API_TOKEN", token);
         }
         // The bearer check of API clients (components/bearer/), and either the session store
@@ -323,11 +353,25 @@ impl Service {
                 "--app-channel-address",
                 "127.0.0.1",
             ]);
+            // daprd outlives its app on SIGTERM (a rollout's, kubelet's): it keeps serving until
+            // Dapr's app health check finds the app gone, at most BLOCK_SHUTDOWN. The check
+            // probes the app's liveness, which holds while the app drains; its readiness turns
+            // 503 at SIGTERM, and daprd refuses to invoke an app it finds unhealthy.
+            command
+                .args(["--dapr-block-shutdown-duration", BLOCK_SHUTDOWN])
+                .args([
+                    "--enable-app-health-check",
+                    "--app-health-check-path",
+                    "/healthz",
+                ])
+                .args(["--app-health-probe-interval", "1"])
+                .args(["--app-health-probe-timeout", "500"])
+                .args(["--app-health-threshold", "3"]);
         }
         if let Some(token) = &self.app_api_token {
             command.env("APP_API_TOKEN", token);
         }
-        if self.app_id == "backend" {
+        if self.role == Role::Backend {
             command.envs(
                 context
                     .backend_env
@@ -336,8 +380,8 @@ impl Service {
             );
         }
         let name = format!("{}-daprd", self.name);
-        let process =
-            ManagedProcess::spawn(&name, command, &context.log_dir).context("starting {name}")?;
+        let process = ManagedProcess::spawn(&name, command, &context.log_dir)
+            .with_context(|| format!("starting {name}"))?;
         self.sidecar = Some(process);
         Ok(())
     }
@@ -366,10 +410,39 @@ impl Service {
         Ok(())
     }
 
-    /// SIGTERM to the app; its exit status, if it was running.
+    /// Waits until other sidecars can call this one, and it can call its app: registered in
+    /// the run's name resolution under its app id, and its own app invoked through it (with the
+    /// app health check on, daprd refuses to invoke its app until a first probe has passed).
+    pub async fn wait_callable(&mut self) -> anyhow::Result<()> {
+        let names = NameResolution::of_run(&self.context.workdir);
+        let address = self.internal_address();
+        let through_sidecar = format!(
+            "{}/v1.0/invoke/{}/method/healthz",
+            self.sidecar_url(),
+            self.app_id
+        );
+        let token = self.dapr_api_token.clone();
+        let Some(sidecar) = self.sidecar.as_mut() else {
+            anyhow::bail!("{} has no sidecar running", self.name);
+        };
+        wait_until(
+            &format!("{} (registered and calling its app)", sidecar.name),
+            || async {
+                names.is_registered(&self.app_id, &address)
+                    && crate::wait::get_status_with(&through_sidecar, token.as_deref()).await
+                        == Some(200)
+            },
+            sidecar,
+        )
+        .await
+    }
+
+    /// SIGINT to the app, as a person's Ctrl-C (it skips `SHUTDOWN_DELAY`: nothing is routed
+    /// to wait for); its exit status, if it was running.
     pub async fn stop_app(&mut self) -> Option<std::process::ExitStatus> {
         let mut app = self.app.take()?;
-        app.stop(STOP_GRACE).await
+        app.signal(Signal::SIGINT);
+        app.exit_within(STOP_GRACE).await
     }
 
     pub async fn kill_app(&mut self) {
@@ -382,6 +455,21 @@ impl Service {
         if let Some(mut sidecar) = self.sidecar.take() {
             sidecar.stop(STOP_GRACE).await;
         }
+    }
+
+    /// SIGTERM to the app and its daprd at the same instant, as kubelet sends it to every
+    /// container of a pod; the processes, to wait for.
+    pub(crate) fn terminate(&mut self) -> Vec<ManagedProcess> {
+        let processes: Vec<ManagedProcess> = self
+            .app
+            .take()
+            .into_iter()
+            .chain(self.sidecar.take())
+            .collect();
+        for process in &processes {
+            process.signal(Signal::SIGTERM);
+        }
+        processes
     }
 
     pub async fn kill_sidecar(&mut self) {

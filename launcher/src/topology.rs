@@ -18,7 +18,7 @@ use crate::process::{ManagedProcess, STOP_GRACE};
 use crate::proxy::ReverseProxy;
 use crate::secrets::random_token;
 use crate::sentry::start_sentry;
-use crate::service::{Login, LoginSettings, Service};
+use crate::service::{Login, LoginSettings, Role, Service};
 
 /// The state store behind the backend's daprd.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +50,9 @@ pub struct TopologyOptions {
     /// How many frontend replicas (each with its own daprd) run; more than one puts nginx
     /// in front of them, round robin, as the one entry for browsers ([`Topology::browser_url`]).
     pub frontend_replicas: usize,
+    /// How many backend replicas (each with its own daprd, one app id) run; the frontends'
+    /// sidecars pick one at random for each call, from the run's name resolution.
+    pub backend_replicas: usize,
     /// Users the identity provider knows besides the first (`ada`): `(login, name)`, each
     /// with the run's password.
     pub extra_users: Vec<(String, String)>,
@@ -75,6 +78,7 @@ impl Default for TopologyOptions {
             state_store: StateStore::Sqlite,
             login: Login::Off,
             frontend_replicas: 1,
+            backend_replicas: 1,
             extra_users: Vec::new(),
             access_token_ttl_secs: None,
             frontend_program: None,
@@ -104,7 +108,11 @@ pub(crate) struct RunContext {
 
 pub struct Topology {
     pub workdir: PathBuf,
+    /// The first backend replica.
     pub backend: Service,
+    /// Replicas of the backend beyond the first (`backend-2`, …), each with its own daprd.
+    pub more_backends: Vec<Service>,
+    /// The first frontend replica.
     pub frontend: Service,
     /// Replicas of the frontend beyond the first (`frontend-2`, …), each with its own daprd.
     pub more_frontends: Vec<Service>,
@@ -119,8 +127,19 @@ pub struct Topology {
     browser_url: String,
     proxy_port: Option<u16>,
     sentry: ManagedProcess,
+    /// How many replicas of each app were started so far, for the next one's name.
+    pub(crate) started: [usize; 2],
     context: Arc<RunContext>,
     _temp: Option<TempDir>,
+}
+
+/// `backend`, `backend-2`, …: the name of the `number`th replica of `app_id` started in a run.
+pub(crate) fn replica_name(app_id: &str, number: usize) -> String {
+    if number == 1 {
+        app_id.to_owned()
+    } else {
+        format!("{app_id}-{number}")
+    }
 }
 
 /// The session store's encryption key of this run's folder: made once and kept there
@@ -195,20 +214,28 @@ impl Topology {
         let program = |chosen: Option<PathBuf>, app_id: &str| {
             chosen.unwrap_or_else(|| app_bin_dir().join(app_id))
         };
-        let mut backend = Service::new("backend", free_port(), true, context.clone());
-        backend.program = program(options.backend_program, "backend");
+        let backend_program = program(options.backend_program, "backend");
+        let backend_replicas = options.backend_replicas.max(1);
+        let mut backends: Vec<Service> = (1..=backend_replicas)
+            .map(|number| {
+                let mut backend =
+                    Service::new("backend", Role::Backend, free_port(), context.clone());
+                backend.name = replica_name("backend", number);
+                backend.program = backend_program.clone();
+                backend
+            })
+            .collect();
         let frontend_program = program(options.frontend_program, "frontend");
-        let mut frontends: Vec<Service> = (0..options.frontend_replicas.max(1))
-            .map(|replica| {
-                let port = if replica == 0 {
+        let frontend_replicas = options.frontend_replicas.max(1);
+        let mut frontends: Vec<Service> = (1..=frontend_replicas)
+            .map(|number| {
+                let port = if number == 1 {
                     frontend_port
                 } else {
                     free_port()
                 };
-                let mut frontend = Service::new("frontend", port, false, context.clone());
-                if replica > 0 {
-                    frontend.name = format!("frontend-{}", replica + 1);
-                }
+                let mut frontend = Service::new("frontend", Role::Frontend, port, context.clone());
+                frontend.name = replica_name("frontend", number);
                 frontend.program = frontend_program.clone();
                 frontend
             })
@@ -245,18 +272,21 @@ impl Topology {
                     session_key.clone(),
                 ));
                 // API clients reach this sidecar's API and cannot send a dapr-api-token.
-                frontend.dapr_api_token = String::new();
+                frontend.dapr_api_token = None;
             }
             Some(provider)
         } else {
             None
         };
         let frontend = frontends.remove(0);
+        let backend = backends.remove(0);
         let mut topology = Self {
             workdir,
             backend,
+            more_backends: backends,
             frontend,
             more_frontends: frontends,
+            started: [frontend_replicas, backend_replicas],
             proxy: None,
             browser_url,
             proxy_port,
@@ -279,13 +309,12 @@ impl Topology {
     /// leaves daprd running unregistered: its app is "no host found" to every caller (CI saw
     /// it when both sidecars started together).
     async fn start_services(&mut self) -> anyhow::Result<()> {
-        self.backend.start_app().await?;
-        self.backend.start_sidecar().await?;
-        self.backend.wait_ready().await?;
-        for frontend in self.frontends_mut() {
-            frontend.start_app().await?;
-            frontend.start_sidecar().await?;
-            frontend.wait_ready().await?;
+        let backends = std::iter::once(&mut self.backend).chain(self.more_backends.iter_mut());
+        let frontends = std::iter::once(&mut self.frontend).chain(self.more_frontends.iter_mut());
+        for service in backends.chain(frontends) {
+            service.start_app().await?;
+            service.start_sidecar().await?;
+            service.wait_ready().await?;
         }
         if let Some(port) = self.proxy_port {
             let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();
@@ -306,6 +335,25 @@ impl Topology {
         std::iter::once(&mut self.frontend).chain(self.more_frontends.iter_mut())
     }
 
+    /// Every backend replica, the first one first.
+    pub fn backends(&self) -> impl Iterator<Item = &Service> {
+        std::iter::once(&self.backend).chain(self.more_backends.iter())
+    }
+
+    /// Every backend replica, to stop or restart them.
+    pub fn backends_mut(&mut self) -> impl Iterator<Item = &mut Service> {
+        std::iter::once(&mut self.backend).chain(self.more_backends.iter_mut())
+    }
+
+    /// Where clients send `/call`: nginx in front of the frontend replicas, or the one
+    /// frontend app.
+    pub fn entry_url(&self) -> String {
+        match &self.proxy {
+            Some(proxy) => proxy.url(),
+            None => self.frontend_url(),
+        }
+    }
+
     /// Where a browser opens the page (`…/`): the frontend app, nginx in front of its
     /// replicas, or with the middleware login the page through the frontend's sidecar.
     pub fn browser_url(&self) -> String {
@@ -315,7 +363,7 @@ impl Topology {
     /// A daprd with an app id of its own and no app (for example, a caller the backend's
     /// access control does not know), with the same Sentry and files as the pair.
     pub async fn start_extra_sidecar(&self, app_id: &str) -> anyhow::Result<Service> {
-        let mut service = Service::new(app_id, 0, false, self.context.clone());
+        let mut service = Service::new(app_id, Role::Frontend, 0, self.context.clone());
         service.start_sidecar().await?;
         service.wait_ready().await?;
         Ok(service)
@@ -340,14 +388,13 @@ impl Topology {
         let mut out = String::new();
         for process in [
             Some(&self.sentry),
-            self.backend.app.as_ref(),
-            self.backend.sidecar.as_ref(),
             self.cosmos.as_ref().map(|cosmos| &cosmos.process),
         ]
         .into_iter()
         .chain(
-            self.frontends()
-                .flat_map(|frontend| [frontend.app.as_ref(), frontend.sidecar.as_ref()]),
+            self.backends()
+                .chain(self.frontends())
+                .flat_map(|service| [service.app.as_ref(), service.sidecar.as_ref()]),
         )
         .flatten()
         {
@@ -380,7 +427,9 @@ impl Topology {
         if let Some(provider) = self.identity_provider.as_mut() {
             provider.stop().await;
         }
-        self.backend.stop().await;
+        for backend in self.backends_mut() {
+            backend.stop().await;
+        }
         if let Some(cosmos) = self.cosmos.as_mut() {
             cosmos.stop().await;
         }

@@ -39,15 +39,33 @@ where
 }
 
 pub(crate) async fn get_status(url: &str) -> Option<u16> {
-    let client = reqwest::Client::builder()
+    get_status_with(url, None).await
+}
+
+/// [`get_status`] with daprd's `dapr-api-token`, where its API asks for one.
+pub(crate) async fn get_status_with(url: &str, dapr_api_token: Option<&str>) -> Option<u16> {
+    let mut request = client()?.get(url);
+    if let Some(token) = dapr_api_token {
+        request = request.header("dapr-api-token", token);
+    }
+    let response = request.send().await.ok()?;
+    Some(response.status().as_u16())
+}
+
+/// The body of a `GET`, if it answered 200.
+pub(crate) async fn get_text(url: &str) -> Option<String> {
+    let response = client()?.get(url).send().await.ok()?;
+    if response.status() != reqwest::StatusCode::OK {
+        return None;
+    }
+    response.text().await.ok()
+}
+
+/// A client for one probe: no proxy, each probe bounded.
+fn client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
         .build()
-        .ok()?;
-    client
-        .get(url)
-        .send()
-        .await
         .ok()
-        .map(|response| response.status().as_u16())
 }

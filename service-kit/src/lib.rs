@@ -10,6 +10,7 @@
 //!   their sampling, per request a span, its metrics and one log line, and the Prometheus
 //!   metrics on a port of their own.
 //! - [`server`]: serving a router until shutdown, after waiting for the sidecar.
+//! - [`shutdown`]: the signals, and the delay that lets traffic move away before the drain.
 //! - [`connections`]: each connection's bounds (header, idle and request timeouts, a cap on
 //!   open connections, a bounded drain, the `Host` check).
 //! - `testing` (feature `testing`): helpers for the services' tests.
@@ -21,6 +22,7 @@ pub mod json;
 pub mod problem;
 pub mod server;
 pub mod settings;
+pub mod shutdown;
 pub mod sidecar;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -1,5 +1,6 @@
 //! Serving: what every service wraps around its own routes, and the serve loop that waits for
-//! the sidecar and drains in-flight requests on shutdown (within `SHUTDOWN_TIMEOUT`). Each
+//! the sidecar and, on shutdown, lets traffic move away (`SHUTDOWN_DELAY`, see
+//! [`crate::shutdown`]) and drains in-flight requests (within `SHUTDOWN_TIMEOUT`). Each
 //! connection is served with the bounds of [`crate::connections`].
 
 use std::future::Future;
@@ -7,11 +8,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -20,6 +21,7 @@ use crate::connections::{self, Deadline, Limits, closing};
 use crate::json::MAX_BODY_BYTES;
 use crate::problem::{method_not_allowed, no_such_route};
 use crate::settings::{Secret, ServiceSettings};
+use crate::shutdown::{self, Draining, Stop};
 use crate::sidecar::SidecarNotReady;
 use crate::telemetry::{self, metrics};
 use crate::{SidecarClient, health};
@@ -35,6 +37,9 @@ pub struct Application {
     sidecar: SidecarClient,
     sidecar_wait: Duration,
     limits: Limits,
+    shutdown_delay: Duration,
+    /// Set on shutdown; `/readyz` reads it from each request's extensions.
+    draining: Draining,
 }
 
 impl Application {
@@ -47,7 +52,8 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_address()).await?;
         let metrics_listener = TcpListener::bind(settings.metrics_address()).await?;
         let sidecar = SidecarClient::from_settings(settings)?;
-        let router = make_router(sidecar.clone());
+        let draining = Draining::default();
+        let router = make_router(sidecar.clone()).layer(Extension(draining.clone()));
         Ok(Self {
             name,
             listener,
@@ -56,6 +62,8 @@ impl Application {
             sidecar,
             sidecar_wait: settings.sidecar_wait(),
             limits: Limits::from_settings(settings),
+            shutdown_delay: settings.shutdown_delay,
+            draining,
         })
     }
 
@@ -71,9 +79,11 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// Serves until `stop` completes, then winds down as [`shutdown::wind_down`] says; a second
+    /// signal cuts the delay short.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        stop: impl Future<Output = Stop> + Send + 'static,
     ) -> Result<(), ServeError> {
         tracing::info!(service = self.name, address = %self.address(), metrics = %self.metrics_address(), sidecar = self.sidecar.base_url(), "listening");
         let limits = self.limits;
@@ -87,6 +97,9 @@ impl Application {
             )
             .await;
         });
+        let (delay, draining) = (self.shutdown_delay, self.draining);
+        let shutdown =
+            async move { shutdown::wind_down(stop, shutdown::signal(), delay, &draining).await };
         let served = serve(
             self.listener,
             self.router,
@@ -143,7 +156,7 @@ async fn run(built: impl Future<Output = std::io::Result<Application>>) -> ExitC
     match built.await {
         Ok(application) => {
             let name = application.name;
-            match application.run_until_stopped(shutdown_signal()).await {
+            match application.run_until_stopped(shutdown::signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(service = name, %error, "stopped");
@@ -273,28 +286,6 @@ pub enum ServeError {
     SidecarNotReady(SidecarNotReady),
 }
 
-/// Completes on Ctrl-C or SIGTERM (what Kubernetes and Container Apps send to stop a replica).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +398,86 @@ mod tests {
                 .await
                 .is_err(),
             "no longer accepting"
+        );
+    }
+
+    /// SIGTERM: not ready at once, but new connections and requests are still served until the
+    /// delay is over (here ended by a second signal, so nothing depends on the clock).
+    #[tokio::test]
+    async fn after_sigterm_the_app_serves_on_while_not_ready_until_the_delay_ends() {
+        let sidecar = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/v1.0/healthz/outbound"))
+            .respond_with(wiremock::ResponseTemplate::new(204))
+            .mount(&sidecar)
+            .await;
+        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        let draining = Draining::default();
+        let api = Router::new().route("/thing", post(|| async { "made" }));
+        let router = with_common_routes(api, &client, None).layer(Extension(draining.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (term_tx, term_rx) = oneshot::channel::<()>();
+        let (again_tx, again_rx) = oneshot::channel::<()>();
+        let stopping = draining.clone();
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            client,
+            Duration::from_secs(5),
+            Limits::default(),
+            async move {
+                let stop = async {
+                    let _ = term_rx.await;
+                    Stop::Terminate
+                };
+                let again = async {
+                    let _ = again_rx.await;
+                    Stop::Terminate
+                };
+                shutdown::wind_down(stop, again, Duration::from_secs(3600), &stopping).await;
+            },
+        ));
+        let http = reqwest::Client::new();
+        let status = |path: &'static str, method: reqwest::Method| {
+            // A new connection each time: the listener must still accept.
+            let request = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+                .request(method, format!("http://{address}{path}"));
+            async move { request.send().await.map(|r| r.status()) }
+        };
+        assert_eq!(
+            status("/readyz", reqwest::Method::GET).await.unwrap(),
+            StatusCode::OK
+        );
+
+        term_tx.send(()).unwrap();
+        while !draining.is_draining() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            status("/readyz", reqwest::Method::GET).await.unwrap(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status("/thing", reqwest::Method::POST).await.unwrap(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status("/healthz", reqwest::Method::GET).await.unwrap(),
+            StatusCode::OK
+        );
+        assert!(!server.is_finished(), "still serving during the delay");
+
+        again_tx.send(()).unwrap();
+        assert!(server.await.unwrap().is_ok());
+        assert!(
+            http.get(format!("http://{address}/healthz"))
+                .send()
+                .await
+                .is_err(),
+            "no longer accepting once the delay is over"
         );
     }
 

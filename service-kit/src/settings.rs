@@ -66,7 +66,14 @@ pub struct ServiceSettings {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// On SIGTERM, how long requests in flight may take to finish before the app exits anyway.
+    /// On SIGTERM, how long the app keeps serving, with `/readyz` answering 503, before it stops
+    /// accepting: the time the platform takes to stop routing to it (see `shutdown.rs`).
+    /// Ctrl-C skips it.
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+
+    /// Once it stops accepting, how long requests in flight may take to finish before the app
+    /// exits anyway.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
@@ -210,6 +217,7 @@ mod tests {
                 defaults.header_read_timeout,
                 defaults.idle_timeout,
                 defaults.request_timeout,
+                defaults.shutdown_delay,
                 defaults.shutdown_timeout,
                 defaults.max_connections
             ),
@@ -217,6 +225,7 @@ mod tests {
                 Duration::from_secs(10),
                 Duration::from_secs(120),
                 Duration::from_secs(30),
+                Duration::from_secs(5),
                 Duration::from_secs(10),
                 512
             )

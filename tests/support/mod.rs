@@ -136,7 +136,7 @@ impl TestPair {
         let backend = &self.topology.backend;
         self.http
             .request(method, format!("{}{path}", backend.sidecar_url()))
-            .header("dapr-api-token", &backend.dapr_api_token)
+            .header("dapr-api-token", backend.dapr_api_token.as_deref().unwrap())
     }
 
     /// The value as the backend's sidecar holds it, read straight from the Dapr state API.
@@ -147,7 +147,7 @@ impl TestPair {
             .send(
                 self.http
                     .get(url)
-                    .header("dapr-api-token", &backend.dapr_api_token),
+                    .header("dapr-api-token", backend.dapr_api_token.as_deref().unwrap()),
             )
             .await;
         match answer.status {

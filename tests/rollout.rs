@@ -1,0 +1,190 @@
+//! A rollout under load: two frontends behind nginx and two backends, every replica of both
+//! replaced the way Kubernetes does it (`Topology::rollout`: surge one, SIGTERM to the app and
+//! its daprd at once, the old replica routed to for an endpoint lag after it), while 16 clients
+//! save unique keys through the front door and read each one back. Not one answer may be
+//! other than 2xx, no connection may fail, and every acknowledged save must read back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use launcher::{RolloutOptions, TopologyOptions};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::support::TestPair;
+
+const CLIENTS: usize = 16;
+/// Each client's bound on its saves, so the loop ends even if the rollout hangs.
+const MOST_SAVES_PER_CLIENT: usize = 20_000;
+
+#[derive(Default)]
+struct ClientLog {
+    /// `(key, value)` of every save answered 200.
+    acknowledged: Vec<(String, Value)>,
+    /// What went wrong, one line each: a status other than 2xx, a connection error, a read that
+    /// did not give back what was saved.
+    failures: Vec<String>,
+    requests: usize,
+}
+
+async fn call(http: &reqwest::Client, entry: &str, body: Value) -> Result<(u16, String), String> {
+    let response = http
+        .post(format!("{entry}/call"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|error| format!("connection: {error:#}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|error| format!("body: {error:#}"))?;
+    Ok((status, text))
+}
+
+/// Saves `c{client}-{n}` and reads it back, over and over, until `stop` (or its bound).
+async fn client(
+    id: usize,
+    http: reqwest::Client,
+    entry: String,
+    stop: Arc<AtomicBool>,
+) -> ClientLog {
+    let mut log = ClientLog::default();
+    for n in 0..MOST_SAVES_PER_CLIENT {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let key = format!("c{id}-{n}");
+        let value = json!({"client": id, "n": n});
+        let payload = json!({"key": key, "data": value}).to_string();
+        log.requests += 1;
+        match call(
+            &http,
+            &entry,
+            json!({"appId": "backend", "method": "savestate", "payload": payload}),
+        )
+        .await
+        {
+            Ok((200, _)) => log.acknowledged.push((key.clone(), value.clone())),
+            Ok((status, text)) => {
+                log.failures.push(format!("save {key}: {status} {text}"));
+                continue;
+            }
+            Err(error) => {
+                log.failures.push(format!("save {key}: {error}"));
+                continue;
+            }
+        }
+        log.requests += 1;
+        let read =
+            json!({"appId": "backend", "method": format!("state/{key}"), "httpMethod": "GET"});
+        match call(&http, &entry, read).await {
+            Ok((200, text)) if serde_json::from_str::<Value>(&text).ok() == Some(value.clone()) => {
+            }
+            Ok((status, text)) => log.failures.push(format!("read {key}: {status} {text}")),
+            Err(error) => log.failures.push(format!("read {key}: {error}")),
+        }
+    }
+    log
+}
+
+#[tokio::test]
+async fn a_rollout_of_every_replica_under_load_fails_no_request_and_loses_no_write() {
+    let mut pair = TestPair::spawn_with(TopologyOptions {
+        frontend_replicas: 2,
+        backend_replicas: 2,
+        ..TopologyOptions::default()
+    })
+    .await;
+    let entry = pair.topology.entry_url();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = JoinSet::new();
+    for id in 0..CLIENTS {
+        clients.spawn(client(id, pair.http.clone(), entry.clone(), stop.clone()));
+    }
+    // Traffic first, so the first replica is replaced under load.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut steps = Vec::new();
+    let rolled = pair
+        .topology
+        .rollout(&RolloutOptions::default(), |line| {
+            eprintln!("rollout: {line}");
+            steps.push(line);
+        })
+        .await;
+    // And after the last step, while the old replicas' last requests are gone.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut logs = Vec::new();
+    while let Some(log) = clients.join_next().await {
+        logs.push(log.unwrap());
+    }
+    rolled.unwrap_or_else(|error| panic!("{error:#}"));
+
+    let requests: usize = logs.iter().map(|log| log.requests).sum();
+    let failures: Vec<&String> = logs.iter().flat_map(|log| &log.failures).collect();
+    eprintln!(
+        "{requests} requests during the rollout, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed during the rollout; the first:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(10)
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // No refused connect was hidden by nginx retrying the other replica (`a, b` in upstream=).
+    let proxy = pair.topology.proxy.as_ref().expect("nginx in front");
+    let access_log = std::fs::read_to_string(&proxy.access_log).unwrap();
+    let retried: Vec<&str> = access_log
+        .lines()
+        .filter(|line| line.contains("upstream=") && line.contains(", "))
+        .collect();
+    assert!(
+        retried.is_empty(),
+        "nginx retried {} requests on another replica: {:?}",
+        retried.len(),
+        &retried[..retried.len().min(5)]
+    );
+    // Each replica was replaced while clients were sending: something to prove.
+    assert!(requests > 1_000, "only {requests} requests");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("rollout done: 2 backend and 2 frontend"))
+    );
+
+    // Every acknowledged save, read through the new replicas: each client's, by a task.
+    let acknowledged: usize = logs.iter().map(|log| log.acknowledged.len()).sum();
+    let mut readers = JoinSet::new();
+    for log in logs {
+        let (http, entry) = (pair.http.clone(), entry.clone());
+        readers.spawn(async move {
+            let mut lost = Vec::new();
+            for (key, value) in log.acknowledged {
+                let read = json!({"appId": "backend", "method": format!("state/{key}"), "httpMethod": "GET"});
+                match call(&http, &entry, read).await {
+                    Ok((200, text)) if serde_json::from_str::<Value>(&text).ok() == Some(value.clone()) => {}
+                    other => lost.push(format!("{key}: {other:?}")),
+                }
+            }
+            lost
+        });
+    }
+    let mut lost = Vec::new();
+    while let Some(found) = readers.join_next().await {
+        lost.extend(found.unwrap());
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {acknowledged} acknowledged saves did not read back: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
