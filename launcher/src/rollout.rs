@@ -115,17 +115,22 @@ impl Topology {
         step(format!("{old_name}: SIGTERM to its app and its daprd"));
 
         tokio::time::sleep(options.endpoint_lag).await;
-        NameResolution::of_run(&self.workdir).withdraw(&old.app_id, &old.internal_address())?;
-        let removed_from = if role == Role::Frontend {
+        let registered =
+            NameResolution::of_run(&self.workdir).withdraw(&old.app_id, &old.internal_address())?;
+        let mut removed = vec![if registered {
+            "out of name resolution"
+        } else {
+            "already out of name resolution (its daprd had exited)"
+        }];
+        if role == Role::Frontend {
             let port = old.app_port;
             self.set_proxy_upstreams(|ports| ports.retain(|p| *p != port))
                 .await?;
-            "name resolution and nginx's upstream"
-        } else {
-            "name resolution"
-        };
+            removed.push("out of nginx's upstream");
+        }
         step(format!(
-            "{old_name}: out of {removed_from}, {:.1} s after SIGTERM",
+            "{old_name}: {}, {:.1} s after SIGTERM",
+            removed.join(", "),
             signalled.elapsed().as_secs_f64()
         ));
 
