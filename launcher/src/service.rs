@@ -358,7 +358,7 @@ impl Service {
             // probes the app's liveness, which holds while the app drains; its readiness turns
             // 503 at SIGTERM, and daprd refuses to invoke an app it finds unhealthy.
             command
-                .args(["--dapr-graceful-shutdown-seconds", "2"])
+                .args(["--dapr-block-shutdown-duration", BLOCK_SHUTDOWN])
                 .args([
                     "--enable-app-health-check",
                     "--app-health-check-path",
