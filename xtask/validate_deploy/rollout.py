@@ -119,12 +119,12 @@ def shutdown_problems(s: Shutdown) -> list[str]:
         return problems
     if s.block is None:
         problems.append(f"daprd gets no --dapr-block-shutdown-duration (dapr.io/block-shutdown-duration): it shuts "
-                        f"down at SIGTERM while its app still serves for SHUTDOWN_DELAY ({delay:g} s) and drains: "
+                        f"down at SIGTERM while its app still serves (SHUTDOWN_DELAY) and drains: "
                         "the app's calls through it and the calls other sidecars route to it are refused")
     if not s.health_check:
         problems.append("daprd's app health check is off (dapr.io/enable-app-health-check): daprd cannot tell when "
-                        "its app is done, and blocks its shutdown the whole block-shutdown duration even after "
-                        "the app exited")
+                        "its app is done, so a block-shutdown always lasts its whole duration, even after the app "
+                        "exited")
     elif s.health_path == ready_path:
         problems.append(f"daprd's app health check asks {s.health_path}, the app's readiness path, 503 from SIGTERM "
                         "on: daprd refuses every call to the draining app at once (ErrAppUnhealthy, "
