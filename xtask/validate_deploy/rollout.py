@@ -180,8 +180,10 @@ def rolling_problems(deployment: dict) -> list[str]:
     if unavailable not in (0, "0%"):
         problems.append(f"rolling update maxUnavailable {unavailable}"
                         + (" (Kubernetes' default)" if "maxUnavailable" not in rolling else "")
-                        + ": a rollout may stop an old pod before its successor is ready (with 25%, from 4 "
-                          "replicas on), and one replica fewer serves meanwhile")
+                        + ": a rollout may stop an old pod before its successor is ready"
+                        + (f" (from {math.ceil(100 / int(unavailable[:-1]))} replicas on)"
+                           if isinstance(unavailable, str) and unavailable.endswith("%") and unavailable != "0%" else "")
+                        + ", and one replica fewer serves meanwhile")
     if scaled(surge, max(deployment["spec"].get("replicas", 1), 1), True) < 1:
         problems.append(f"rolling update maxSurge {surge}: with maxUnavailable 0 no successor can start")
     return problems
