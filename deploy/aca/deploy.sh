@@ -14,7 +14,7 @@
 # 5. backend: `az containerapp up` builds the image from the Dockerfile, internal ingress,
 #    identity, Dapr
 # 6. frontend: the same image, internal ingress for now, Dapr
-# 7. probes, resources and replica counts for both
+# 7. probes, resources, replica counts (two at least) and the shutdown settings for both
 # 8. an Entra app registration (deploy/login-app.sh) and Container Apps' built-in auth in
 #    front of the frontend; only then the frontend's ingress turns external
 #
@@ -90,8 +90,12 @@ app_registration="${app_registration:-dapr-pair-$resource_group}"
 # signed-in user from the X-MS-CLIENT-PRINCIPAL headers (AUTH_MODE=easyauth). With --login
 # session the app guards every route itself (a session for browsers, a bearer JWT on /call);
 # its OIDC settings are added once the sign-in app exists.
-backend_env=(SERVICE=backend LOG_FORMAT=json)
-frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false LOG_FORMAT=json)
+# SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT: on SIGTERM the app answers /readyz 503 but keeps serving
+# while ingress and the callers' sidecars stop sending to it, then drains (docs/rollouts.md);
+# the grace period below covers both.
+shutdown_env=(SHUTDOWN_DELAY=5s SHUTDOWN_TIMEOUT=10s)
+backend_env=(SERVICE=backend LOG_FORMAT=json "${shutdown_env[@]}")
+frontend_env=(SERVICE=frontend REQUIRE_APP_API_TOKEN=false LOG_FORMAT=json "${shutdown_env[@]}")
 if [ "$login" = session ]; then frontend_env+=(AUTH_MODE=session); else frontend_env+=(AUTH_MODE=easyauth); fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -349,9 +353,14 @@ else
     --excluded-paths "/healthz,/readyz" --require-https true --output none
 fi
 
-step "Probes and replicas"
-# One replica stays up (no cold start on the first call); /readyz is ready only while the Dapr
-# sidecar answers, so traffic waits for it. NAME=secretref:SECRET is read from the app's secret.
+step "Probes, replicas and shutdown"
+# Two replicas stay up (no cold start on the first call, and a new revision or the platform's
+# maintenance never stops the only one); /readyz is ready only while the Dapr sidecar answers, so
+# traffic waits for it. The grace period covers SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT and a margin.
+# Dapr's app health check asks /healthz, which the app answers while it drains (never /readyz:
+# the sidecar would refuse every call to a draining app at once); how long the sidecar outlives
+# the app is Container Apps' to decide (docs/container-apps.md, "Rollouts").
+# NAME=secretref:SECRET is read from the app's secret.
 yaml_env() {
   local setting
   for setting in "$@"; do
@@ -366,7 +375,16 @@ for app in backend frontend; do
   env_name="${app}_env[@]"
   cat >"$work/$app.yaml" <<YAML
 properties:
+  configuration:
+    dapr:
+      appHealth:
+        enabled: true
+        path: /healthz
+        probeIntervalSeconds: 1
+        probeTimeoutMilliseconds: 500
+        threshold: 3
   template:
+    terminationGracePeriodSeconds: 30
     containers:
       - name: $app
         image: $image
@@ -387,7 +405,7 @@ $(yaml_env "${!env_name}")
               port: 8080
             periodSeconds: 5
     scale:
-      minReplicas: 1
+      minReplicas: 2
       maxReplicas: 3
 YAML
   az containerapp update --name "$app" --resource-group "$resource_group" --yaml "$work/$app.yaml" --output none

@@ -153,6 +153,22 @@ var probes = [
   { type: 'Readiness', httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 5 }
 ]
 
+// Rollouts (docs/container-apps.md, "Rollouts"; docs/rollouts.md). On SIGTERM the app answers
+// /readyz 503 but keeps serving for SHUTDOWN_DELAY while ingress and the callers' sidecars stop
+// sending to it, then drains within SHUTDOWN_TIMEOUT; the grace period covers both with a
+// margin. Two replicas at least: a new revision, or the platform's maintenance (which does not
+// roll), never stops the only one.
+var shutdownSettings = [
+  { name: 'SHUTDOWN_DELAY', value: '5s' }
+  { name: 'SHUTDOWN_TIMEOUT', value: '10s' }
+]
+var terminationGracePeriodSeconds = 30
+var scale = { minReplicas: 2, maxReplicas: 3 }
+// Dapr's app health check on the liveness path (never /readyz: the sidecar would refuse every
+// call to a draining app at once). Container Apps manages the sidecar: how long it outlives the
+// app on SIGTERM (Dapr's block-shutdown-duration, graceful-shutdown-seconds) cannot be set.
+var daprAppHealth = { enabled: true, path: '/healthz', probeIntervalSeconds: 1, probeTimeoutMilliseconds: 500, threshold: 3 }
+
 resource backend 'Microsoft.App/containerApps@2025-07-01' = {
   name: 'backend'
   location: location
@@ -168,7 +184,7 @@ resource backend 'Microsoft.App/containerApps@2025-07-01' = {
       // Internal: only apps in the environment; the app also demands the APP_API_TOKEN that
       // Container Apps gives its Dapr sidecar.
       ingress: { external: false, targetPort: 8080 }
-      dapr: { enabled: true, appId: 'backend', appPort: 8080, appProtocol: 'http' }
+      dapr: { enabled: true, appId: 'backend', appPort: 8080, appProtocol: 'http', appHealth: daprAppHealth }
       registries: registries
     }
     template: {
@@ -176,15 +192,16 @@ resource backend 'Microsoft.App/containerApps@2025-07-01' = {
         {
           name: 'backend'
           image: image
-          env: [
+          env: concat([
             { name: 'SERVICE', value: 'backend' }
             { name: 'LOG_FORMAT', value: 'json' }
-          ]
+          ], shutdownSettings)
           resources: { cpu: json('0.25'), memory: '0.5Gi' }
           probes: probes
         }
       ]
-      scale: { minReplicas: 1, maxReplicas: 3 }
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds
+      scale: scale
     }
   }
 }
@@ -203,7 +220,7 @@ var frontendConfiguration = {
   // The sidecar calls the app over HTTP; the app reaches its sessions over the sidecar's gRPC
   // port (50001, DAPR_GRPC_PORT). Container Apps takes no Dapr Configuration: both of the
   // sidecar's ports stay inside the replica, and ingress reaches only the app's.
-  dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http' }
+  dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http', appHealth: daprAppHealth }
   registries: registries
   // The sign-in client secret, read from the vault as the frontend's identity: for built-in
   // auth, or for the app itself (OIDC_CLIENT_SECRET).
@@ -238,12 +255,13 @@ var frontendTemplate = {
         { name: 'SERVICE', value: 'frontend' }
         { name: 'REQUIRE_APP_API_TOKEN', value: 'false' }
         { name: 'LOG_FORMAT', value: 'json' }
-      ], session ? sessionSettings : [ { name: 'AUTH_MODE', value: 'easyauth' } ])
+      ], shutdownSettings, session ? sessionSettings : [ { name: 'AUTH_MODE', value: 'easyauth' } ])
       resources: { cpu: json('0.25'), memory: '0.5Gi' }
       probes: probes
     }
   ]
-  scale: { minReplicas: 1, maxReplicas: 3 }
+  terminationGracePeriodSeconds: terminationGracePeriodSeconds
+  scale: scale
 }
 
 resource frontend 'Microsoft.App/containerApps@2025-07-01' = {

@@ -9,15 +9,20 @@ runs them, default all):
            requests (upload.py, az_upload.py); Azure components' auth methods against
            components-contrib's source (azure_auth.py); deploy/aca/deploy.sh twice, with
            --image, and twice with --login session against a recording az stand-in
-           (journey.py, fake_azure.py)
+           (journey.py, fake_azure.py), each app left with two replicas, probes, SHUTDOWN_DELAY,
+           a grace period covering it and Dapr's app health check on the liveness path
+           (rollout.py)
   aks      the kustomization renders (deploy/aks/render.sh), the base and each overlay, and
            passes `kubernetes-validate --strict`; on each rendering Dapr 1.16.5's injector
            makes the pods and the NetworkPolicies are evaluated on them (cyclonus), the
            Gateway API resources are checked against v1.6.3's CRDs, and the front door's
            routes (to the sidecar or, with AUTH_MODE=session, the app's port for the
            browsers' paths read from the frontend's code), the sidecars' `api.allowed`, the resiliency budget and the real daprd with
-           the injected flags (16 KiB header, graceful shutdown) are checked (aks.py,
-           aks_network.py, aks_frontdoor.py, aks_go.py, xtask/aks-check)
+           the injected flags (16 KiB header, graceful shutdown) are checked; the stop's timing
+           budget on the injected daprd's flags, the rolling update, disruption budgets,
+           spread and replicas, and the real daprd with the injected shutdown flags stopped
+           with a draining app (aks.py, aks_network.py, aks_frontdoor.py, aks_go.py,
+           rollout.py, xtask/aks-check)
   crds     every Dapr resource the project ships matches Dapr's CRD schema, with unknown
            fields rejected as `kubectl apply --validate=strict` would (crds.py)
   daprd    every Dapr Component, Configuration and Resiliency under components/, dapr-config/
@@ -36,8 +41,8 @@ runs them, default all):
            (session_login.py), no identity made or granted a role in the deployment that uses
            it, images pulled with an identity, Microsoft.App stable, workload profiles, the
            sign-in and component secrets from Key Vault, each Dapr component as its
-           deploy/aca YAML, the session store's Cosmos DB role scoped to its container
-           (bicep.py)
+           deploy/aca YAML, the session store's Cosmos DB role scoped to its container,
+           each app's replicas, probes and shutdown budget as the journey's (bicep.py)
 
 Each check prints what it looked at; any failure makes the run exit non-zero.
 """

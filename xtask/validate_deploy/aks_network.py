@@ -28,6 +28,8 @@ from .aks_frontdoor import APP, SESSION_SRC, expected_routes, front_door, refuse
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
+from .rollout import (Shutdown, app_seconds, budget_summary, disruption_problems, go_seconds,
+                      replica_problems, rolling_problems, setting_default, shutdown_problems, spread_problems)
 from .tools import DAPRD, REPO
 
 # The front door's pods, per rendering: a Gateway's proxies carry the label Gateway API
@@ -58,6 +60,7 @@ def check_aks_network(label: str, documents: list[dict], binary: Path, gateway_c
             fail(f"aks {label}: the injector made pods for {sorted(pods)}, expected frontend and backend")
             return
         check_pods(label, documents, pods)
+        check_rollout(label, documents)
         check_reachability(label, documents, pods, binary, Path(work))
         check_front_door(label, documents, pods, binary, gateway_crds, rendered)
         check_api_allowlists(label, documents)
@@ -65,6 +68,7 @@ def check_aks_network(label: str, documents: list[dict], binary: Path, gateway_c
         check_resiliency(label, documents, pods)
         if label == "base":
             check_real_daprd(pods["frontend"])
+            check_real_daprd_stop(pods["backend"])
 
 
 # --- the injected pods ---------------------------------------------------------------------
@@ -171,9 +175,12 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
             problems.append(f"{name}: daprd's graceful shutdown is {graceful_s:g} s (--dapr-graceful-shutdown-seconds "
                             f"{graceful}), shorter than the app's drain ({drain_s:g} s) or its sidecar timeout "
                             f"({call_s:g} s): the app's last calls meet a closed sidecar")
-        if grace < max(graceful_s, drain_s) + 5:
-            problems.append(f"{name}: terminationGracePeriodSeconds {grace} leaves no margin over daprd's "
-                            f"{graceful_s:g} s and the app's {drain_s:g} s")
+        # The stop as a whole, on the injected daprd's own flags (rollout.py).
+        shutdown = injected_shutdown(pod, app, daprd, drain_s, graceful_s)
+        stop_problems = shutdown_problems(shutdown) + prestop_problems(app)
+        problems += [f"{name}: {problem}" for problem in stop_problems]
+        if not stop_problems:
+            print(f"  ok   aks {label}: injected {name}: stop without a dropped request: {budget_summary(shutdown)}")
         if not problems:
             ports = ", ".join(f"{p['name']} {p['containerPort']}" for p in daprd["ports"])
             tokens = "/".join(k for k in ("app", "api") if f"dapr.io/{k}-token-secret" in annotations)
@@ -190,6 +197,63 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
                         f"{LARGE_HEADER // 1024} KiB Authorization header (Entra ID token with groups) is refused")
     for problem in problems:
         fail(f"aks {label}: {problem}")
+
+
+def probe_path(container: dict, probe: str) -> str | None:
+    return ((container.get(probe) or {}).get("httpGet") or {}).get("path")
+
+
+def prestop_seconds(container: dict) -> float:
+    """A preStop's length: `sleep` (no binary needed); an `exec` or `httpGet` one counts 0 here
+    (prestop_problems judges it)."""
+    return float((((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0))
+
+
+def prestop_problems(app: dict) -> list[str]:
+    """An exec preStop needs its command in the image; the image's last stage is FROM scratch."""
+    exec_ = (((app.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command")
+    stages = re.findall(r"^FROM\s+(\S+)", (REPO / "Dockerfile").read_text(), re.M | re.I)
+    if exec_ and stages and stages[-1] == "scratch":
+        return [f"the app's preStop runs {exec_[0]!r}, but the image is FROM scratch (Dockerfile): the hook fails "
+                "and kubelet goes on to SIGTERM at once (lifecycle.preStop.sleep needs no binary)"]
+    return []
+
+
+def injected_shutdown(pod: dict, app: dict, daprd: dict, drain_s: float, graceful_s: float) -> Shutdown:
+    """The replica's stop as the pod really runs it: the app's SHUTDOWN_DELAY (env, else
+    service-kit's default), the injected daprd's block-shutdown and app health check flags."""
+    delay = env_value(app, "SHUTDOWN_DELAY") or setting_default("SHUTDOWN_DELAY")
+    block = flag(daprd, "--dapr-block-shutdown-duration")
+    return Shutdown(
+        delay=app_seconds(delay) if delay else None, drain=drain_s,
+        grace=pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE),
+        liveness=probe_path(app, "livenessProbe"), readiness=probe_path(app, "readinessProbe"),
+        block=go_seconds(block) if block else None,
+        health_check="--enable-app-health-check" in daprd.get("args", []),
+        health_path=flag(daprd, "--app-health-check-path"),
+        probe_interval=float(flag(daprd, "--app-health-probe-interval") or 5),
+        threshold=int(flag(daprd, "--app-health-threshold") or 3),
+        graceful=graceful_s, app_prestop=prestop_seconds(app), daprd_prestop=prestop_seconds(daprd))
+
+
+def check_rollout(label: str, documents: list[dict]) -> None:
+    """Each Deployment rolls one successor in before it stops a pod, keeps two replicas (but the
+    one documented exception), has a PodDisruptionBudget and spreads over nodes."""
+    budgets = [d for d in documents if d.get("kind") == "PodDisruptionBudget"]
+    for deployment in (d for d in documents if d.get("kind") == "Deployment"):
+        name = deployment["metadata"]["name"]
+        replicas = deployment["spec"].get("replicas", 1)
+        few, exception = replica_problems(label, name, replicas)
+        problems = few + rolling_problems(deployment) + disruption_problems(deployment, budgets) + \
+            spread_problems(deployment)
+        for problem in problems:
+            fail(f"aks {label}: Deployment {name}: {problem}")
+        if not problems:
+            rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+            print(f"  ok   aks {label}: Deployment {name}: {replicas} replica(s)"
+                  + (f" (the documented exception: {exception})" if exception else "")
+                  + f", rolling maxUnavailable {rolling['maxUnavailable']} maxSurge {rolling['maxSurge']}, "
+                  "a PodDisruptionBudget, spread over kubernetes.io/hostname")
 
 
 # --- who reaches whom ----------------------------------------------------------------------
@@ -691,3 +755,141 @@ def run_daprd(flags: list[str], app_port: int, action) -> int | str:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# --- the stop, on the real daprd -------------------------------------------------------------
+
+# The injected daprd's flags that decide how it stops, kept for the run (boolean flags alone).
+STOP_FLAGS = {"--app-id", "--app-protocol", "--log-level", "--dapr-graceful-shutdown-seconds",
+              "--dapr-block-shutdown-duration", "--app-health-check-path", "--app-health-probe-interval",
+              "--app-health-probe-timeout", "--app-health-threshold"}
+STOP_SWITCHES = {"--enable-app-health-check"}
+
+
+def stop_flags(daprd: dict) -> list[str]:
+    args = daprd["args"][1:] if daprd["args"][:1] == ["/daprd"] else daprd["args"]
+    kept = []
+    for index, arg in enumerate(args):
+        if arg in STOP_SWITCHES:
+            kept.append(arg)
+        elif arg in STOP_FLAGS and index + 1 < len(args):
+            kept += [arg, args[index + 1]]
+    return kept
+
+
+def replaced(flags: list[str], name: str, value: str) -> list[str]:
+    index = flags.index(name)
+    return flags[:index + 1] + [value] + flags[index + 2:]
+
+
+class DrainingApp:
+    """The app's side of the choreography (docs/rollouts.md), as service-kit does it: 200 on
+    everything; from stop() on /readyz answers 503, everything else still 200 for `delay`
+    seconds, then the listener closes (so /healthz, Dapr's app health check, is refused)."""
+
+    def __init__(self, readiness: str, delay: float) -> None:
+        self.stopping = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                status = 503 if self.path == readiness and outer.stopping.is_set() else 200
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        outer = self
+        self.delay = delay
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """SIGTERM: readiness 503 now, the listener closed after the delay."""
+        self.stopping.set()
+
+        def close():
+            time.sleep(self.delay)
+            self.close()
+
+        threading.Thread(target=close, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def calls_while_app_serves(delay: float):
+    """What kubelet does (SIGTERM to the app and daprd at the same instant), then what the
+    callers do while the endpoint is being removed: a new call through daprd every 0.5 s until
+    the app's SHUTDOWN_DELAY is nearly over. The answers, one per call."""
+
+    def action(http_port: int, process: subprocess.Popen, app: DrainingApp) -> list:
+        app.stop()
+        process.send_signal(signal.SIGTERM)
+        answers = []
+        started = time.monotonic()
+        while time.monotonic() - started < delay - 0.5:
+            time.sleep(0.5)
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+                connection.request("POST", "/v1.0/invoke/backend/method/savestate", body=b"{}")
+                answers.append(connection.getresponse().status)
+            except OSError as error:
+                answers.append(error.__class__.__name__)
+        return answers
+
+    return action
+
+
+def check_real_daprd_stop(backend: dict) -> None:
+    """daprd started with the injected backend sidecar's shutdown flags, told to stop at the
+    same instant as an app that keeps serving for its SHUTDOWN_DELAY: every call made through
+    it in that time reaches the app. The same without --dapr-block-shutdown-duration, and with
+    the app health check on the readiness path, must drop calls (else the check proves
+    nothing)."""
+    app_container, daprd = containers(backend)
+    flags = stop_flags(daprd)
+    delay_text = env_value(app_container, "SHUTDOWN_DELAY") or setting_default("SHUTDOWN_DELAY")
+    delay = app_seconds(delay_text) if delay_text else 0
+    readiness = probe_path(app_container, "readinessProbe") or "/readyz"
+    if delay <= 0:
+        fail("aks base: backend has no SHUTDOWN_DELAY: the real daprd's stop was not tried")
+        return
+    variants = {"as injected": flags}
+    if "--dapr-block-shutdown-duration" in flags:
+        variants["without --dapr-block-shutdown-duration"] = without(flags, "--dapr-block-shutdown-duration")
+    if "--app-health-check-path" in flags:
+        variants[f"with the app health check on {readiness}"] = replaced(flags, "--app-health-check-path", readiness)
+    results = {}
+    for name, variant in variants.items():
+        app = DrainingApp(readiness, delay)
+        try:
+            action = calls_while_app_serves(delay)
+            results[name] = run_daprd(variant, app.port, lambda port, process: action(port, process, app))
+        finally:
+            if not app.stopping.is_set():
+                app.close()
+    shown = lambda answers: ", ".join(f"{answers.count(a)}x {a}" for a in dict.fromkeys(answers)) \
+        if isinstance(answers, list) else str(answers)  # noqa: E731
+    good = results["as injected"]
+    if not isinstance(good, list) or not good or any(a != 200 for a in good):
+        fail(f"aks base: backend's daprd with the injected flags ({' '.join(flags)}), stopped with an app that "
+             f"serves {delay:g} s more (SHUTDOWN_DELAY), answered the calls made meanwhile: {shown(good)}; "
+             "expected every one 200 from the app")
+        return
+    for name, answers in results.items():
+        if name != "as injected" and isinstance(answers, list) and all(a == 200 for a in answers):
+            fail(f"aks base: backend's daprd {name} passed every call too: the check proves nothing")
+            return
+    others = "; ".join(f"{name}: {shown(answers)}" for name, answers in results.items() if name != "as injected")
+    print(f"  ok   aks base: real daprd with the injected backend flags, stopped with its app: {len(good)} calls "
+          f"during SHUTDOWN_DELAY {delay:g} s all 200 ({others or 'no variants'})")

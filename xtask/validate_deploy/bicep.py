@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from .report import fail
+from .rollout import aca_problems, budget_summary
 from .session_login import missing_settings, required_settings, sessions_scope
 from .tools import REPO
 
@@ -551,6 +552,44 @@ def check_session_store(main: Template, base: Template | None) -> None:
                  "ignores the sessions' ttlInSeconds and keeps them")
 
 
+def resolved(template: Template, node, seen: frozenset = frozenset()):
+    """A value with the variable it names (through variables) put in its place."""
+    from pycep.models import BicepElement
+
+    if isinstance(node, BicepElement) and node in template.variables and node not in seen:
+        return resolved(template, template.variables[node].get("value"), seen | {str(node)})
+    return node
+
+
+def check_rollout(template: Template) -> None:
+    """Each app rolls without dropping requests, as far as Container Apps lets a template say
+    (rollout.py): two replicas at least, readiness and liveness probes on the app's paths, the
+    app's SHUTDOWN_DELAY, a grace period covering delay and drain, and Dapr's app health check,
+    if on, on the liveness path. The sidecar's shutdown is the platform's (no setting exists)."""
+    for symbol, app_name in template.apps():
+        if from_caller(template, symbol):
+            continue  # a module's app, judged where the module is called
+        config = template.declarations[symbol].get("config")
+        values = list(template.values(config))
+        app_template = next((v for v in values if "containers" in v), None)
+        if app_template is None:
+            fail(f"{template.name}: app {app_name} ({symbol}) declares no template with containers")
+            continue
+        scale = next(iter(template.values(app_template.get("scale"))), {}) if "scale" in app_template else {}
+        containers = [c for c in template.values(app_template["containers"]) if "image" in c]
+        probes = [p for c in containers for p in template.values(c.get("probes")) if "type" in p]
+        env = {str(item["name"]): item.get("value") for item in app_env(template, config)[0]}
+        dapr = next((v["dapr"] for v in values if isinstance(v.get("dapr"), dict)), None)
+        problems, shutdown = aca_problems(resolved(template, scale.get("minReplicas")), probes, env,
+                                          resolved(template, app_template.get("terminationGracePeriodSeconds")),
+                                          dapr and {**dapr, "appHealth": next(iter(template.values(dapr.get("appHealth"))), None)})
+        for problem in problems:
+            fail(f"{template.name}: app {app_name} ({symbol}): {problem}")
+        if not problems:
+            print(f"  ok   {template.name}: app {app_name} ({symbol}): minReplicas {scale.get('minReplicas')}, probes "
+                  f"{shutdown.readiness} / {shutdown.liveness}, {budget_summary(shutdown)}")
+
+
 def check_bicep() -> None:
     files = sorted(ACA.glob("*.bicep"))
     print(f"bicep: {', '.join(p.name for p in files)} parse; parameters and modules match; the "
@@ -573,6 +612,7 @@ def check_bicep() -> None:
             check_platform(template, facts)
             check_sign_in_secret(template)
             check_dapr_components(template)
+            check_rollout(template)
             specialized.setdefault(json.dumps(given, sort_keys=True), {})[path.name] = template
             print(f"  ok   {template.name}: {len(template.resources)} resources, {len(template.modules)} modules, "
                   f"{len(parsed.get('parameters', {}))} parameters, {len(parsed.get('outputs', {}))} outputs")

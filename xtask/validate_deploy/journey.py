@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from .report import fail
+from .rollout import aca_problems, budget_summary
 from .session_login import metadata_value, sessions_scope
 from .tools import AZ, REPO
 
@@ -286,6 +287,30 @@ def judge_session(run: str, world: dict) -> None:
         fail(f"{run}: sessionstore's primaryEncryptionKey is not a hex AES key")
 
 
+def judge_rollout(run: str, world: dict) -> None:
+    """Each app as deploy.sh leaves it rolls without dropping requests, as far as Container Apps
+    lets it be said (rollout.py): its template's minReplicas, probes, grace period, the app's
+    SHUTDOWN_DELAY, and Dapr's app health check (if on) on the liveness path."""
+    for name in ("backend", "frontend"):
+        app = world.get("containerApps", {}).get(f"{GROUP}/{name}")
+        if not app:
+            fail(f"{run}: no app {name}")
+            continue
+        properties = app["properties"]
+        template = properties.get("template") or {}
+        containers = template.get("containers") or [{}]
+        env = {item["name"]: item.get("value") for item in containers[0].get("env") or []}
+        problems, shutdown = aca_problems((template.get("scale") or {}).get("minReplicas"),
+                                          containers[0].get("probes") or [], env,
+                                          template.get("terminationGracePeriodSeconds"),
+                                          (properties.get("configuration") or {}).get("dapr"))
+        for problem in problems:
+            fail(f"{run}: app {name}: {problem}")
+        if not problems:
+            print(f"  ok   {run}: app {name}: minReplicas {template['scale']['minReplicas']}, probes "
+                  f"{shutdown.readiness} / {shutdown.liveness}, {budget_summary(shutdown)}")
+
+
 def judge_rerun(first: dict, second: dict) -> None:
     """The second run makes nothing new and changes nothing that is not the project's."""
     for kind in ("cosmosAccounts", "workspaces", "registries", "identities", "environments", "containerApps"):
@@ -355,6 +380,7 @@ def build_and_rerun(stand_in: Stand_in, *options: str, label: str = "") -> tuple
     if first.returncode != 0:
         return None
     judge_registry_passwords(first_run, world_first)
+    judge_rollout(first_run, world_first)
     signs_in = sign_in_app(world_first)
     if signs_in:  # a credential someone else made, which a re-run must keep
         stand_in.control({"control": "add-credential", "appId": signs_in["appId"], "displayName": "someone-else"})
@@ -365,6 +391,7 @@ def build_and_rerun(stand_in: Stand_in, *options: str, label: str = "") -> tuple
     judge_run(rerun, second, report, seen)
     judge_foreign(rerun, report["world"])
     judge_registry_passwords(rerun, report["world"])
+    judge_rollout(rerun, report["world"])
     judge_rerun(world_first, report["world"])
     return world_first, report["world"]
 
@@ -399,6 +426,7 @@ def prebuilt_image(stand_in: Stand_in) -> None:
     judge_foreign("--image run", report["world"])
     if run.returncode == 0:
         judge_registry_passwords("--image run", report["world"])
+        judge_rollout("--image run", report["world"])
         builds = [event for event in calls if event.get("command") == "containerapp up"]
         if builds:
             fail("--image run: still builds with az containerapp up (ACR Tasks)")
@@ -417,3 +445,4 @@ def builtin_to_session(stand_in: Stand_in) -> None:
         if result.returncode != 0:
             return
     judge_session("switch to --login session", report["world"])
+    judge_rollout("switch to --login session", report["world"])
