@@ -4,7 +4,9 @@
 # Arguments go to `cargo xtask run-local` (xtask/src/run_local.rs): --port N, --data-dir DIR,
 # --otlp-endpoint URL (a collector for the traces of both apps and both daprd), --login (a
 # local identity provider and the frontend's session sign-in), --frontend-replicas N (N
-# frontends behind nginx), --login-mode middleware (Dapr's OAuth2 middleware, one-user demos).
+# frontends behind nginx), --backend-replicas N, --login-mode middleware (Dapr's OAuth2
+# middleware, one-user demos). With replicas, `cargo xtask rollout --data-dir DIR` replaces
+# them all while the pair serves (docs/rollouts.md).
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,11 +1,13 @@
 //! `cargo xtask COMMAND`: the project's tooling, in Rust, next to the code it serves.
 //!
 //! - `run-local`: the pair on this machine, on real Dapr (`scripts/run-local.sh` calls it);
+//! - `rollout`: every replica of a running `run-local` replaced, as Kubernetes does it;
 //! - `bench`: the pair under load next to a floor of echo apps (`scripts/bench.sh`);
 //! - `validate-deploy`: the deploy files checked offline with the real tools (`scripts/test.sh`).
 
 mod bench;
 mod cargo;
+mod rollout;
 mod run_local;
 mod validate_deploy;
 
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Runs the frontend and backend with their Dapr sidecars on this machine.
     RunLocal(run_local::Args),
+    /// Replaces every replica of a running `run-local` (same --data-dir), as Kubernetes does.
+    Rollout(rollout::Args),
     /// Benchmarks the pair against a floor of echo apps on the same Dapr topology.
     Bench(bench::Args),
     /// Validates the deploy files offline with azure-cli, kustomize, daprd and linters.
@@ -33,6 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::RunLocal(args) => run_local::run(args),
+        Command::Rollout(args) => rollout::run(args),
         Command::Bench(args) => bench::run(args),
         Command::ValidateDeploy(args) => validate_deploy::run(args),
     };

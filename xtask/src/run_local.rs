@@ -36,9 +36,13 @@ pub struct Args {
     #[arg(long, env = "LOGIN_MODE", value_enum, default_value_t = LoginMode::Session)]
     login_mode: LoginMode,
     /// Frontend replicas, each with its own daprd; more than one puts nginx (Debian's
-    /// `nginx-light`) in front of them on `--port`, round robin. Session login only.
+    /// `nginx-light`) in front of them on `--port`, round robin. Not with the middleware login.
     #[arg(long, env = "FRONTEND_REPLICAS", default_value_t = 1)]
     frontend_replicas: usize,
+    /// Backend replicas, each with its own daprd, one app id: the frontends' sidecars pick one
+    /// for each call.
+    #[arg(long, env = "BACKEND_REPLICAS", default_value_t = 1)]
+    backend_replicas: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +89,7 @@ async fn run_pair(args: Args, workdir: PathBuf) -> anyhow::Result<()> {
         otlp_endpoint: args.otlp_endpoint,
         login,
         frontend_replicas: args.frontend_replicas,
+        backend_replicas: args.backend_replicas,
         ..TopologyOptions::default()
     })
     .await
@@ -94,17 +99,39 @@ async fn run_pair(args: Args, workdir: PathBuf) -> anyhow::Result<()> {
         None => plain_instructions(&topology),
     };
     println!("{instructions}");
-    let _ = tokio::signal::ctrl_c().await;
+    // `cargo xtask rollout` asks here; one rollout at a time, Ctrl-C after it.
+    let control = crate::rollout::listen(&topology.workdir)?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            accepted = control.accept() => {
+                if let Ok((stream, _)) = accepted
+                    && let Err(error) = crate::rollout::serve(&mut topology, stream).await
+                {
+                    eprintln!("the rollout failed: {error:#}");
+                }
+            }
+        }
+    }
     eprintln!("stopping ...");
     topology.stop().await;
     Ok(())
 }
 
 fn plain_instructions(topology: &Topology) -> String {
-    let url = topology.frontend_url();
+    let url = topology.entry_url();
+    let replicas = replicas_line(topology);
+    let rollout = if topology.proxy.is_some() {
+        format!(
+            "\n  # replace every replica, as Kubernetes does, while you keep sending (see docs/rollouts.md)\n  cargo xtask rollout --data-dir {}\n",
+            topology.workdir.display()
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"
-The pair is running. The frontend is at {url}
+The pair is running. The frontend is at {url}{replicas}
 
   # save a key through the frontend -> Dapr -> backend -> state store
   curl -X POST -d '{{"appId":"backend","method":"savestate","httpMethod":"POST","payload":"{{\"key\":\"mykey\",\"data\":\"123\"}}"}}' {url}/call
@@ -114,7 +141,7 @@ The pair is running. The frontend is at {url}
 
   # delete it
   curl -X POST -d '{{"appId":"backend","method":"state/mykey","httpMethod":"DELETE"}}' {url}/call
-
+{rollout}
 State is kept in {state}. Press Ctrl-C to stop.
 "#,
         state = topology.workdir.join("state.db").display()
@@ -189,4 +216,18 @@ State is kept in {state}. Press Ctrl-C to stop.
         sessions = topology.workdir.join("sessions.db").display(),
         state = topology.workdir.join("state.db").display()
     )
+}
+
+/// How many replicas run, when more than one of either: `(nginx, round robin over …)`.
+fn replicas_line(topology: &Topology) -> String {
+    let (frontends, backends) = (topology.frontends().count(), topology.backends().count());
+    if frontends == 1 && backends == 1 {
+        return String::new();
+    }
+    let front = if topology.proxy.is_some() {
+        format!("nginx, round robin over {frontends} frontend replicas")
+    } else {
+        "one frontend".to_owned()
+    };
+    format!("\n({front} and {backends} backend replicas, each with its daprd)")
 }
