@@ -233,7 +233,7 @@ impl CosmosServer {
             )
             .send()
             .await
-            .context("GET {path}")?;
+            .with_context(|| format!("GET {path}"))?;
         match response.status().as_u16() {
             404 => Ok(None),
             200 => Ok(Some(response.json().await?)),
@@ -254,7 +254,7 @@ impl CosmosServer {
             .json(&body)
             .send()
             .await
-            .context("POST {path}")?;
+            .with_context(|| format!("POST {path}"))?;
         match response.status().as_u16() {
             201 => Ok(()),
             other => Err(anyhow::anyhow!(
