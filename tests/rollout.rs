@@ -2,17 +2,22 @@
 //! replaced the way Kubernetes does it (`Topology::rollout`: surge one, SIGTERM to the app and
 //! its daprd at once, the old replica routed to for an endpoint lag after it), while 16 clients
 //! save unique keys through the front door and read each one back. Not one answer may be
-//! other than 2xx, no connection may fail, and every acknowledged save must read back.
+//! other than 2xx, no connection may fail, and every acknowledged save must read back. With
+//! the session login, the clients are one signed-in browser's tabs: its cookie must keep
+//! working on every request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use launcher::{RolloutOptions, TopologyOptions};
+use launcher::{Login, RolloutOptions, TopologyOptions};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::login::sign_in;
 use crate::support::TestPair;
+use crate::support::browser::Browser;
 
 const CLIENTS: usize = 16;
 /// Each client's bound on its saves, so the loop ends even if the rollout hangs.
@@ -28,9 +33,18 @@ struct ClientLog {
     requests: usize,
 }
 
-async fn call(http: &reqwest::Client, entry: &str, body: Value) -> Result<(u16, String), String> {
+/// Where the clients send their calls, and what they send with each.
+#[derive(Clone)]
+struct Entry {
+    /// `…/call` for API clients, `…/page/call` for the signed-in browser.
+    url: String,
+    headers: HeaderMap,
+}
+
+async fn call(http: &reqwest::Client, entry: &Entry, body: Value) -> Result<(u16, String), String> {
     let response = http
-        .post(format!("{entry}/call"))
+        .post(&entry.url)
+        .headers(entry.headers.clone())
         .json(&body)
         .send()
         .await
@@ -47,7 +61,7 @@ async fn call(http: &reqwest::Client, entry: &str, body: Value) -> Result<(u16, 
 async fn client(
     id: usize,
     http: reqwest::Client,
-    entry: String,
+    entry: Entry,
     stop: Arc<AtomicBool>,
 ) -> ClientLog {
     let mut log = ClientLog::default();
@@ -97,7 +111,55 @@ async fn a_rollout_of_every_replica_under_load_fails_no_request_and_loses_no_wri
         ..TopologyOptions::default()
     })
     .await;
-    let entry = pair.topology.entry_url();
+    let entry = Entry {
+        url: format!("{}/call", pair.topology.entry_url()),
+        headers: HeaderMap::new(),
+    };
+    roll_under_load(&mut pair, entry).await;
+}
+
+#[tokio::test]
+async fn a_signed_in_browser_keeps_its_session_through_a_rollout_under_load() {
+    let mut pair = TestPair::spawn_with(TopologyOptions {
+        login: Login::Session,
+        frontend_replicas: 2,
+        backend_replicas: 2,
+        ..TopologyOptions::default()
+    })
+    .await;
+    let provider = pair.topology.identity_provider.as_ref().unwrap();
+    let entry_url = pair.topology.browser_url();
+    let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
+    sign_in(
+        &browser,
+        &entry_url,
+        &provider.issuer,
+        &provider.user,
+        &provider.password,
+        &provider.user_name,
+    )
+    .await;
+    let cookie = browser
+        .cookie("__Host-session")
+        .await
+        .expect("the session cookie");
+    // The page's own requests: the session cookie, same-origin JSON.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "cookie",
+        format!("__Host-session={cookie}").parse().unwrap(),
+    );
+    headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let entry = Entry {
+        url: format!("{entry_url}page/call"),
+        headers,
+    };
+    roll_under_load(&mut pair, entry).await;
+}
+
+/// 16 clients through `entry` for the whole rollout of every replica; then the counts, and
+/// every acknowledged save read back.
+async fn roll_under_load(pair: &mut TestPair, entry: Entry) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = JoinSet::new();
     for id in 0..CLIENTS {

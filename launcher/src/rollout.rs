@@ -82,7 +82,10 @@ impl Topology {
         options: &RolloutOptions,
         step: &mut impl FnMut(String),
     ) -> anyhow::Result<()> {
-        let counter = &mut self.started[role as usize];
+        let counter = match role {
+            Role::Frontend => &mut self.frontends_started,
+            Role::Backend => &mut self.backends_started,
+        };
         *counter += 1;
         let number = *counter;
         let old = self.replica_mut(role, index);
@@ -136,6 +139,7 @@ impl Topology {
 
         let exits = wait_for_exits(&mut processes, signalled, options.grace_period).await;
         step(format!("{old_name}: {exits}"));
+        self.retired.extend(processes);
         Ok(())
     }
 

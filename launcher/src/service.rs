@@ -411,8 +411,10 @@ impl Service {
     }
 
     /// Waits until other sidecars can call this one, and it can call its app: registered in
-    /// the run's name resolution under its app id, and its own app invoked through it (with the
-    /// app health check on, daprd refuses to invoke its app until a first probe has passed).
+    /// the run's name resolution under its app id, and its own app invoked through it. With the
+    /// app health check on, daprd refuses to invoke its app (500) until a first probe has
+    /// passed; past that check, the app channel's middleware may still answer for the app (the
+    /// login's bearer check: 401), which is as good: daprd is sending to its app.
     pub async fn wait_callable(&mut self) -> anyhow::Result<()> {
         let names = NameResolution::of_run(&self.context.workdir);
         let address = self.internal_address();
@@ -429,8 +431,9 @@ impl Service {
             &format!("{} (registered and calling its app)", sidecar.name),
             || async {
                 names.is_registered(&self.app_id, &address)
-                    && crate::wait::get_status_with(&through_sidecar, token.as_deref()).await
-                        == Some(200)
+                    && crate::wait::get_status_with(&through_sidecar, token.as_deref())
+                        .await
+                        .is_some_and(|status| status < 500)
             },
             sidecar,
         )

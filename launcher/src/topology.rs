@@ -128,7 +128,10 @@ pub struct Topology {
     proxy_port: Option<u16>,
     sentry: ManagedProcess,
     /// How many replicas of each app were started so far, for the next one's name.
-    pub(crate) started: [usize; 2],
+    pub(crate) frontends_started: usize,
+    pub(crate) backends_started: usize,
+    /// The processes of replicas a rollout replaced, for their logs' tails.
+    pub(crate) retired: Vec<ManagedProcess>,
     context: Arc<RunContext>,
     _temp: Option<TempDir>,
 }
@@ -286,7 +289,9 @@ impl Topology {
             more_backends: backends,
             frontend,
             more_frontends: frontends,
-            started: [frontend_replicas, backend_replicas],
+            frontends_started: frontend_replicas,
+            backends_started: backend_replicas,
+            retired: Vec::new(),
             proxy: None,
             browser_url,
             proxy_port,
@@ -397,6 +402,7 @@ impl Topology {
                 .flat_map(|service| [service.app.as_ref(), service.sidecar.as_ref()]),
         )
         .flatten()
+        .chain(&self.retired)
         {
             out.push_str(&format!(
                 "----- {} ({})\n{}\n",
