@@ -48,6 +48,30 @@ const RETURNED_HEADERS: [header::HeaderName; 4] = [
     header::RETRY_AFTER,
 ];
 
+/// How often a call is sent again when the target's sidecar refused it before it reached the
+/// app, and how long to wait first.
+const RETRIES_OF_UNSENT: u32 = 3;
+const PAUSE_BEFORE_RESENDING: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The sidecar's answer, read whole.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+}
+
+/// Whether the target's daprd refused the call because it has not (yet) found its app healthy
+/// (daprd 1.16's `ErrAppUnhealthy`): it refuses before sending anything to the app, so sending
+/// the call again cannot apply a write twice, and the next lookup may pick another replica. A
+/// new replica's daprd is in name resolution a few milliseconds before its first health probe
+/// has passed (it registers first; see docs/rollouts.md); during a rollout, calls land there.
+fn target_app_not_yet_healthy(answer: &Answer) -> bool {
+    answer.status == StatusCode::INTERNAL_SERVER_ERROR
+        && std::str::from_utf8(&answer.body).is_ok_and(|text| {
+            text.contains("ERR_DIRECT_INVOKE") && text.contains("app is not in a healthy state")
+        })
+}
+
 /// The longest `If-Match` passed on: a list of a few ETags.
 pub const MAX_IF_MATCH_BYTES: usize = 1024;
 
@@ -67,30 +91,46 @@ async fn call(
     }
 
     let if_match = check_if_match(&headers)?;
-    let mut request = state
-        .sidecar
-        .request(invocation.verb.clone(), &invocation.sidecar_path());
-    if let Some(if_match) = if_match {
-        request = request.header(header::IF_MATCH, if_match);
-    }
-    if let Some((body, content_type)) = &invocation.body {
-        request = request
-            .header(header::CONTENT_TYPE, *content_type)
-            .body(body.clone());
-    }
     let unanswered = |error| transport_error(error, &invocation, &state.sidecar);
-    let answer = state.sidecar.send(request).await.map_err(unanswered)?;
+    let mut refused_unsent = 0;
+    let answer = loop {
+        let mut request = state
+            .sidecar
+            .request(invocation.verb.clone(), &invocation.sidecar_path());
+        if let Some(if_match) = &if_match {
+            request = request.header(header::IF_MATCH, *if_match);
+        }
+        if let Some((body, content_type)) = &invocation.body {
+            request = request
+                .header(header::CONTENT_TYPE, *content_type)
+                .body(body.clone());
+        }
+        let answer = state.sidecar.send(request).await.map_err(unanswered)?;
+        let answer = Answer {
+            status: answer.status(),
+            headers: answer.headers().clone(),
+            body: answer.bytes().await.map_err(unanswered)?,
+        };
+        if refused_unsent < RETRIES_OF_UNSENT && target_app_not_yet_healthy(&answer) {
+            refused_unsent += 1;
+            tokio::time::sleep(PAUSE_BEFORE_RESENDING).await;
+            continue;
+        }
+        break answer;
+    };
+    let Answer {
+        status,
+        headers: answer_headers,
+        body,
+    } = answer;
 
-    let status = answer.status();
     let mut response = Response::builder().status(status);
     for name in RETURNED_HEADERS {
-        if let Some(value) = answer.headers().get(&name) {
+        if let Some(value) = answer_headers.get(&name) {
             response = response.header(name, value);
         }
     }
-    let has_content_type = answer.headers().contains_key(header::CONTENT_TYPE);
-    let answer_headers = answer.headers().clone();
-    let body = answer.bytes().await.map_err(unanswered)?;
+    let has_content_type = answer_headers.contains_key(header::CONTENT_TYPE);
     if let Some(error) = dapr_error(status, &answer_headers, &body, &invocation) {
         return Err(error);
     }

@@ -390,6 +390,61 @@ async fn bad_input_gets_a_specific_status_and_problem() {
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
 
+/// A target replica whose sidecar has not yet found its app healthy refuses before anything
+/// reaches the app: the save is sent again (the next lookup may pick another replica), a few
+/// times at most. Any other failure of Dapr is not: it may have reached the app.
+#[tokio::test]
+async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_one() {
+    let app = spawn_app().await;
+    let unhealthy = json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "failed to invoke, id: backend, err: rpc error: code = Internal desc = app is not in a healthy state"});
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(unhealthy.clone()))
+        .up_to_n_times(2)
+        .mount(&app.sidecar)
+        .await;
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"key": "k"})))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(
+            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 3);
+
+    // Refused every time: three more tries, then the caller hears of it.
+    app.sidecar.reset().await;
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(unhealthy))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(
+            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
+        )
+        .await;
+    assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
+    assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 4);
+
+    // Another failure (it may have reached the app): sent once.
+    app.sidecar.reset().await;
+    Mock::given(path("/v1.0/invoke/backend/method/savestate"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "failed to invoke, id: backend, err: rpc error: code = Internal desc = connection reset"}),
+        ))
+        .mount(&app.sidecar)
+        .await;
+    let answer = app
+        .call(
+            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
+        )
+        .await;
+    assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
+    assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn dapr_failures_become_problems_that_name_the_target() {
     let app = spawn_app().await;

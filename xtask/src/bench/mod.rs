@@ -19,11 +19,16 @@
 //! each level is split into rounds that alternate between them, so drift in the machine's load
 //! (these machines are shared) falls on all. It prints the figures with the ratios ours/floor
 //! and the targets, and writes `bench.json` and `bench.svg` to the results folder.
+//!
+//! Last, unless `--no-rollout`, the rollout figure ([`rollout`]): the real apps with two
+//! replicas of each, failed requests and p99 while every replica is replaced, next to the same
+//! load steady.
 
 mod load;
 mod measure;
 mod oha;
 mod report;
+mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,6 +72,9 @@ pub struct Args {
     /// Folder for bench.json and bench.svg.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Skip the rollout figure (about 100 s).
+    #[arg(long)]
+    no_rollout: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +179,6 @@ async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
         .map(|(name, topology)| Variant { name, topology })
         .collect();
     let measured = measure(&mut variants, &args, &oha, &bodies).await;
-    let _ = std::fs::remove_file(&bodies);
     if measured.is_err() {
         for variant in &variants {
             eprintln!("{}", variant.topology.log_tails(20));
@@ -180,8 +187,18 @@ async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
     for variant in &mut variants {
         variant.topology.stop().await;
     }
+    let rolled = match (&measured, args.no_rollout) {
+        (Ok(_), false) => {
+            Some(rollout::measure(&oha, &bodies, &dir.join("frontend"), &dir.join("backend")).await)
+        }
+        _ => None,
+    };
+    let _ = std::fs::remove_file(&bodies);
     let results = measured?;
     report::print(&results);
+    if let Some(rolled) = rolled {
+        report::print_rollout(&rolled?);
+    }
     let written = report::write(&args.out, &results, args.duration).context("writing results")?;
     eprintln!("bench: wrote {written}");
     Ok(())

@@ -18,6 +18,28 @@ const IDLE_RSS_MIB: f64 = 10.0;
 const LOADED_RSS_MIB: f64 = 30.0;
 const LISTENING_MS: f64 = 10.0;
 
+/// The rollout figure, next to the same load steady.
+pub fn print_rollout(result: &super::rollout::RolloutResult) {
+    println!(
+        "\nrollout: every replica of 2 frontends (behind nginx) and 2 backends replaced, {} concurrent, distinct keys, {} s windows (the rollout took {:.0} s)",
+        result.concurrency, result.window_secs, result.rollout_secs
+    );
+    println!("  window           req/s     p50 ms   p99 ms   failed / requests");
+    for (name, load) in [
+        ("steady", &result.steady),
+        ("during rollout", &result.during_rollout),
+    ] {
+        println!(
+            "  {name:<15} {:>7.0}   {:>7.1}  {:>7.1}   {} / {}",
+            load.requests_per_sec,
+            load.p50_ms,
+            load.p99_ms,
+            load.errors,
+            load.successes + load.errors
+        );
+    }
+}
+
 pub fn print(results: &[VariantResult]) {
     for result in results {
         println!("\n== {} ==", result.name);
