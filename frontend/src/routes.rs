@@ -113,6 +113,11 @@ async fn call(
         };
         if refused_unsent < RETRIES_OF_UNSENT && target_app_not_yet_healthy(&answer) {
             refused_unsent += 1;
+            tracing::info!(
+                target = %invocation.target(),
+                attempt = refused_unsent,
+                "sending again: the target's sidecar had not yet found its app healthy"
+            );
             tokio::time::sleep(PAUSE_BEFORE_RESENDING).await;
             continue;
         }
