@@ -356,7 +356,8 @@ impl Service {
             // daprd outlives its app on SIGTERM (a rollout's, kubelet's): it keeps serving until
             // Dapr's app health check finds the app gone, at most BLOCK_SHUTDOWN. The check
             // probes the app's liveness, which holds while the app drains; its readiness turns
-            // 503 at SIGTERM, and daprd refuses to invoke an app it finds unhealthy.
+            // 503 at SIGTERM, and daprd refuses to invoke an app it finds unhealthy. So every
+            // app the launcher runs must answer `GET /healthz` (the bench's echo apps too).
             command
                 .args(["--dapr-block-shutdown-duration", BLOCK_SHUTDOWN])
                 .args([

@@ -320,6 +320,7 @@ impl Topology {
             service.start_app().await?;
             service.start_sidecar().await?;
             service.wait_ready().await?;
+            service.wait_callable().await?;
         }
         if let Some(port) = self.proxy_port {
             let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();

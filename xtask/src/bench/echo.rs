@@ -28,11 +28,15 @@ impl Sidecar {
     }
 }
 
-/// Serves `api` and `/readyz` on `127.0.0.1:$PORT`, with a client for the sidecar on
-/// `127.0.0.1:$DAPR_HTTP_PORT` as the handlers' state.
+/// Serves `api`, `/healthz` and `/readyz` on `127.0.0.1:$PORT`, with a client for the sidecar
+/// on `127.0.0.1:$DAPR_HTTP_PORT` as the handlers' state. (`/healthz` is what daprd's app
+/// health check probes: without it daprd finds the app unhealthy and invokes nothing.)
 pub async fn serve(api: Router<Sidecar>) {
     let (listener, sidecar) = listen_with_sidecar().await;
-    let app = api.route("/readyz", get(ready)).with_state(sidecar);
+    let app = api
+        .route("/healthz", get(|| async { StatusCode::OK }))
+        .route("/readyz", get(ready))
+        .with_state(sidecar);
     axum::serve(listener, app).await.expect("serving");
 }
 

@@ -16,6 +16,9 @@ pub struct LoadResult {
     pub successes: u64,
     /// Answers other than 2xx, plus requests that got no answer.
     pub errors: u64,
+    /// What the errors were: a status code, or oha's words for a request with no answer, each
+    /// with its count.
+    pub error_kinds: Vec<(String, u64)>,
 }
 
 impl LoadResult {
@@ -34,6 +37,7 @@ impl LoadResult {
             p99_ms: median(|r| r.p99_ms),
             successes: runs.iter().map(|r| r.successes).sum(),
             errors: runs.iter().map(|r| r.errors).sum(),
+            error_kinds: runs.iter().flat_map(|r| r.error_kinds.clone()).collect(),
         }
     }
 }
@@ -102,6 +106,20 @@ fn parse(summary: &Value) -> anyhow::Result<LoadResult> {
             })
             .unwrap_or(0)
     };
+    let kinds = |pointer: &str, wanted: fn(&str) -> bool| -> Vec<(String, u64)> {
+        summary
+            .pointer(pointer)
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter(|(key, _)| wanted(key))
+                    .filter_map(|(key, n)| Some((key.clone(), n.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut error_kinds = kinds("/statusCodeDistribution", |code| !code.starts_with('2'));
+    error_kinds.extend(kinds("/errorDistribution", |_| true));
     let successes = count("/statusCodeDistribution", |code| code.starts_with('2'));
     let failed_answers = count("/statusCodeDistribution", |code| !code.starts_with('2'));
     let no_answer = count("/errorDistribution", |_| true);
@@ -111,5 +129,6 @@ fn parse(summary: &Value) -> anyhow::Result<LoadResult> {
         p99_ms: number("/latencyPercentiles/p99").unwrap_or(f64::NAN) * 1000.0,
         successes,
         errors: failed_answers + no_answer,
+        error_kinds,
     })
 }

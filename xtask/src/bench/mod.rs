@@ -188,9 +188,16 @@ async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
         variant.topology.stop().await;
     }
     let rolled = match (&measured, args.no_rollout) {
-        (Ok(_), false) => {
-            Some(rollout::measure(&oha, &bodies, &dir.join("frontend"), &dir.join("backend")).await)
-        }
+        (Ok(_), false) => Some(
+            rollout::measure(
+                &oha,
+                &bodies,
+                &dir.join("frontend"),
+                &dir.join("backend"),
+                &args.out,
+            )
+            .await,
+        ),
         _ => None,
     };
     let _ = std::fs::remove_file(&bodies);

@@ -37,6 +37,9 @@ pub fn print_rollout(result: &super::rollout::RolloutResult) {
             load.errors,
             load.successes + load.errors
         );
+        for (kind, count) in &load.error_kinds {
+            println!("      {count} x {kind}");
+        }
     }
 }
 

@@ -34,9 +34,17 @@ pub async fn measure(
     bodies: &Path,
     frontend: &Path,
     backend: &Path,
+    out: &Path,
 ) -> anyhow::Result<RolloutResult> {
-    eprintln!("bench: rollout: 2 frontends behind nginx, 2 backends, {CONCURRENCY} concurrent ...");
+    // Kept, with every process's log and nginx's access log, to see what a failure was.
+    let workdir = std::path::absolute(out.join("rollout-run"))?;
+    let _ = std::fs::remove_dir_all(&workdir);
+    eprintln!(
+        "bench: rollout: 2 frontends behind nginx, 2 backends, {CONCURRENCY} concurrent (logs in {}) ...",
+        workdir.join("logs").display()
+    );
     let mut topology = Topology::start(TopologyOptions {
+        workdir: Some(workdir),
         frontend_program: Some(frontend.to_owned()),
         backend_program: Some(backend.to_owned()),
         frontend_replicas: 2,
