@@ -396,6 +396,11 @@ async fn bad_input_gets_a_specific_status_and_problem() {
 #[tokio::test]
 async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_one() {
     let app = spawn_app().await;
+    let save = || {
+        app.call(
+            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
+        )
+    };
     let unhealthy = json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "failed to invoke, id: backend, err: rpc error: code = Internal desc = app is not in a healthy state"});
     Mock::given(path("/v1.0/invoke/backend/method/savestate"))
         .respond_with(ResponseTemplate::new(500).set_body_json(unhealthy.clone()))
@@ -406,11 +411,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"key": "k"})))
         .mount(&app.sidecar)
         .await;
-    let answer = app
-        .call(
-            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
-        )
-        .await;
+    let answer = save().await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 3);
 
@@ -420,11 +421,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         .respond_with(ResponseTemplate::new(500).set_body_json(unhealthy))
         .mount(&app.sidecar)
         .await;
-    let answer = app
-        .call(
-            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
-        )
-        .await;
+    let answer = save().await;
     assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 4);
 
@@ -436,11 +433,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         ))
         .mount(&app.sidecar)
         .await;
-    let answer = app
-        .call(
-            json!({"appId": "backend", "method": "savestate", "payload": {"key": "k", "data": 1}}),
-        )
-        .await;
+    let answer = save().await;
     assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 1);
 }

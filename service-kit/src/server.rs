@@ -354,14 +354,20 @@ mod tests {
         assert_eq!(call(app(None), "POST", "/thing").await.0, StatusCode::OK);
     }
 
-    #[tokio::test]
-    async fn shutdown_lets_in_flight_requests_finish() {
+    /// A mock sidecar that answers its health check, and a client for it (keep the mock).
+    async fn answering_sidecar() -> (wiremock::MockServer, SidecarClient) {
         let sidecar = wiremock::MockServer::start().await;
         wiremock::Mock::given(wiremock::matchers::path("/v1.0/healthz/outbound"))
             .respond_with(wiremock::ResponseTemplate::new(204))
             .mount(&sidecar)
             .await;
         let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        (sidecar, client)
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_in_flight_requests_finish() {
+        let (_sidecar, client) = answering_sidecar().await;
         let entered = std::sync::Arc::new(tokio::sync::Notify::new());
         let in_handler = entered.clone();
         let router = Router::new().route(
@@ -405,12 +411,7 @@ mod tests {
     /// delay is over (here ended by a second signal, so nothing depends on the clock).
     #[tokio::test]
     async fn after_sigterm_the_app_serves_on_while_not_ready_until_the_delay_ends() {
-        let sidecar = wiremock::MockServer::start().await;
-        wiremock::Mock::given(wiremock::matchers::path("/v1.0/healthz/outbound"))
-            .respond_with(wiremock::ResponseTemplate::new(204))
-            .mount(&sidecar)
-            .await;
-        let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(1)).unwrap();
+        let (_sidecar, client) = answering_sidecar().await;
         let draining = Draining::default();
         let api = Router::new().route("/thing", post(|| async { "made" }));
         let router = with_common_routes(api, &client, None).layer(Extension(draining.clone()));

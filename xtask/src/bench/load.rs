@@ -94,18 +94,7 @@ fn parse(summary: &Value) -> anyhow::Result<LoadResult> {
             .and_then(Value::as_f64)
             .with_context(|| format!("oha's summary has no {pointer}: {summary}"))
     };
-    let count = |pointer: &str, ok: fn(&str) -> bool| -> u64 {
-        summary
-            .pointer(pointer)
-            .and_then(Value::as_object)
-            .map(|map| {
-                map.iter()
-                    .filter(|(key, _)| ok(key))
-                    .filter_map(|(_, n)| n.as_u64())
-                    .sum()
-            })
-            .unwrap_or(0)
-    };
+    // Each `status or error: count` of one of oha's distributions that `wanted` accepts.
     let kinds = |pointer: &str, wanted: fn(&str) -> bool| -> Vec<(String, u64)> {
         summary
             .pointer(pointer)
@@ -117,6 +106,9 @@ fn parse(summary: &Value) -> anyhow::Result<LoadResult> {
                     .collect()
             })
             .unwrap_or_default()
+    };
+    let count = |pointer: &str, wanted: fn(&str) -> bool| -> u64 {
+        kinds(pointer, wanted).iter().map(|(_, n)| n).sum()
     };
     let mut error_kinds = kinds("/statusCodeDistribution", |code| !code.starts_with('2'));
     error_kinds.extend(kinds("/errorDistribution", |_| true));
