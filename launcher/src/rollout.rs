@@ -95,7 +95,8 @@ impl Topology {
             "{old_name}: starting its successor {} (app :{}, daprd :{})",
             successor.name, successor.app_port, successor.dapr_http_port
         ));
-        start(&mut successor)
+        successor
+            .start()
             .await
             .with_context(|| format!("starting {}", successor.name))?;
         if role == Role::Frontend {
@@ -152,13 +153,6 @@ impl Topology {
         change(&mut ports);
         proxy.set_upstreams(&ports).await
     }
-}
-
-async fn start(service: &mut Service) -> anyhow::Result<()> {
-    service.start_app().await?;
-    service.start_sidecar().await?;
-    service.wait_ready().await?;
-    service.wait_callable().await
 }
 
 /// Waits for each process until the grace period (counted from `signalled`) and SIGKILLs what

@@ -411,6 +411,15 @@ impl Service {
         Ok(())
     }
 
+    /// Starts the app and its daprd and waits until both are ready and other sidecars can call
+    /// it: a run's start and a rollout's successor alike.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        self.start_app().await?;
+        self.start_sidecar().await?;
+        self.wait_ready().await?;
+        self.wait_callable().await
+    }
+
     /// Waits until other sidecars can call this one, and it can call its app: registered in
     /// the run's name resolution under its app id, and its own app invoked through it. With the
     /// app health check on, daprd refuses to invoke its app (500) until a first probe has

@@ -317,10 +317,7 @@ impl Topology {
         let backends = std::iter::once(&mut self.backend).chain(self.more_backends.iter_mut());
         let frontends = std::iter::once(&mut self.frontend).chain(self.more_frontends.iter_mut());
         for service in backends.chain(frontends) {
-            service.start_app().await?;
-            service.start_sidecar().await?;
-            service.wait_ready().await?;
-            service.wait_callable().await?;
+            service.start().await?;
         }
         if let Some(port) = self.proxy_port {
             let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();
