@@ -104,7 +104,7 @@ impl Topology {
                 .await?;
         }
         step(format!(
-            "{}: ready (its /readyz, daprd's healthz, registered in name resolution{})",
+            "{}: ready (its /readyz, daprd's healthz, daprd calling its app; then given to callers in name resolution{})",
             successor.name,
             if role == Role::Frontend {
                 ", in nginx's upstream"

@@ -144,7 +144,7 @@ impl Service {
 
     /// A new replica of the same app, named `name`, on ports of its own, with tokens of its
     /// own and everything else as this one's: what a rollout starts before it stops this one.
-    pub(crate) fn successor(&self, name: String) -> Self {
+    pub fn successor(&self, name: String) -> Self {
         let mut next = Self::new(&self.app_id, self.role, free_port(), self.context.clone());
         next.name = name;
         next.program = self.program.clone();
@@ -411,23 +411,35 @@ impl Service {
         Ok(())
     }
 
-    /// Starts the app and its daprd and waits until both are ready and other sidecars can call
-    /// it: a run's start and a rollout's successor alike.
+    /// Starts the app and its daprd, waits until both are ready and its daprd invokes its app,
+    /// and only then gives it to other sidecars in name resolution (held until then, when the
+    /// app id has other replicas), as Kubernetes adds a pod to its endpoints once it is ready:
+    /// a run's start and a rollout's successor alike.
     pub async fn start(&mut self) -> anyhow::Result<()> {
+        let names = NameResolution::of_run(&self.context.workdir);
+        let address = self.internal_address();
+        let held = names.hold(&self.app_id, &address)?;
         self.start_app().await?;
         self.start_sidecar().await?;
         self.wait_ready().await?;
-        self.wait_callable().await
+        self.wait_calling_its_app().await?;
+        if held {
+            names.admit(&self.app_id, &address)?;
+        }
+        anyhow::ensure!(
+            names.is_registered(&self.app_id, &address),
+            "{} is not registered in name resolution under {}",
+            self.name,
+            self.app_id
+        );
+        Ok(())
     }
 
-    /// Waits until other sidecars can call this one, and it can call its app: registered in
-    /// the run's name resolution under its app id, and its own app invoked through it. With the
-    /// app health check on, daprd refuses to invoke its app (500) until a first probe has
-    /// passed; past that check, the app channel's middleware may still answer for the app (the
-    /// login's bearer check: 401), which is as good: daprd is sending to its app.
-    pub async fn wait_callable(&mut self) -> anyhow::Result<()> {
-        let names = NameResolution::of_run(&self.context.workdir);
-        let address = self.internal_address();
+    /// Waits until daprd invokes its app. With the app health check on, daprd refuses to (500)
+    /// until a first probe has passed; past that check, the app channel's middleware may
+    /// still answer for the app (the login's bearer check: 401), which is as good: daprd is
+    /// sending to its app.
+    async fn wait_calling_its_app(&mut self) -> anyhow::Result<()> {
         let through_sidecar = format!(
             "{}/v1.0/invoke/{}/method/healthz",
             self.sidecar_url(),
@@ -438,12 +450,11 @@ impl Service {
             anyhow::bail!("{} has no sidecar running", self.name);
         };
         wait_until(
-            &format!("{} (registered and calling its app)", sidecar.name),
+            &format!("{} (calling its app)", sidecar.name),
             || async {
-                names.is_registered(&self.app_id, &address)
-                    && crate::wait::get_status_with(&through_sidecar, token.as_deref())
-                        .await
-                        .is_some_and(|status| status < 500)
+                crate::wait::get_status_with(&through_sidecar, token.as_deref())
+                    .await
+                    .is_some_and(|status| status < 500)
             },
             sidecar,
         )
