@@ -26,6 +26,8 @@ const FILE: &str = "nameresolution.db";
 const WITHDRAWN_SUFFIX: &str = " (withdrawn)";
 /// What a held registration's app id is until it is admitted.
 const HELD_SUFFIX: &str = " (starting)";
+/// Moves `address`'s row from app id `?2` to `?1`.
+const MOVE: &str = "UPDATE hosts SET app_id = ?1 WHERE app_id = ?2 AND address = ?3";
 
 pub struct NameResolution {
     path: PathBuf,
@@ -102,10 +104,7 @@ impl NameResolution {
                 let admitting = connection.transaction()?;
                 admitting
                     .execute_batch(&format!("DROP TRIGGER IF EXISTS {}", hold_trigger(address)))?;
-                admitting.execute(
-                    "UPDATE hosts SET app_id = ?1 WHERE app_id = ?2 AND address = ?3",
-                    params![app_id, held, address],
-                )?;
+                admitting.execute(MOVE, params![app_id, held, address])?;
                 admitting.commit()
             })
             .with_context(|| format!("admitting {address} in {}", self.path.display()))
@@ -117,12 +116,7 @@ impl NameResolution {
         let withdrawn = format!("{app_id}{WITHDRAWN_SUFFIX}");
         let changed = self
             .open()
-            .and_then(|connection| {
-                connection.execute(
-                    "UPDATE hosts SET app_id = ?1 WHERE app_id = ?2 AND address = ?3",
-                    params![withdrawn, app_id, address],
-                )
-            })
+            .and_then(|connection| connection.execute(MOVE, params![withdrawn, app_id, address]))
             .with_context(|| format!("withdrawing {address} in {}", self.path.display()))?;
         Ok(changed > 0)
     }
