@@ -7,7 +7,8 @@
 //!   request's cookie, its access token refreshed when it expires within a minute;
 //! - [`provider`]: discovery, the code flow, the refresh, the id_token check (over
 //!   [`http_client`], the app's reqwest);
-//! - [`store`]: login attempts and sessions ([`records`]) in the `sessionstore` component;
+//! - [`store`]: login attempts and sessions ([`records`]) in the `sessionstore` component,
+//!   sessions under a keyed hash of their id; [`keys`]: the app's keys;
 //! - [`cookie`]: the `__Host-session` cookie; [`return_path`]: local paths only;
 //!   [`pages`]: what a browser sees when a sign-in cannot go on.
 //!
@@ -16,6 +17,7 @@
 pub mod cookie;
 pub mod guard;
 pub mod http_client;
+pub mod keys;
 pub mod pages;
 pub mod provider;
 pub mod records;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use oauth2::url::{Host, Url};
 use service_kit::settings::ServiceSettings;
 
+use self::keys::SessionKeys;
 use self::provider::Provider;
 use self::store::SessionStore;
 use super::AuthSettings;
@@ -44,6 +47,7 @@ pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
 pub struct SessionLogin {
     pub provider: Provider,
     pub store: SessionStore,
+    pub keys: SessionKeys,
     pub session_ttl: Duration,
     /// Where the provider sends the browser after signing out: `/` of this site.
     pub after_logout: String,
@@ -67,6 +71,13 @@ impl SessionLogin {
             "OIDC_CLIENT_SECRET",
         )?;
         let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
+        let keys = SessionKeys::from_hex(
+            session
+                .session_encryption_key
+                .as_ref()
+                .ok_or("AUTH_MODE=session needs SESSION_ENCRYPTION_KEY")?
+                .expose(),
+        )?;
         let after_logout = after_logout_url(&redirect_url)?;
         let provider_origin = Url::parse(&issuer)
             .map(|url| url.origin().ascii_serialization())
@@ -106,6 +117,7 @@ impl SessionLogin {
         Ok(Self {
             provider,
             store,
+            keys,
             session_ttl: session.session_ttl,
             after_logout,
             provider_origin,

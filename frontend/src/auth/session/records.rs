@@ -15,7 +15,8 @@ pub struct LoginAttempt {
     pub return_to: String,
 }
 
-/// One signed-in browser, saved under `session-<id>`.
+/// One signed-in browser, saved under `session-<HMAC of the id>`
+/// ([`super::keys::SessionKeys::record_key`]): the store never holds a live cookie value.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Session {
     pub subject: String,
@@ -40,10 +41,6 @@ pub struct Session {
 
 pub fn attempt_key(state: &str) -> String {
     format!("login-attempt-{state}")
-}
-
-pub fn session_key(id: &str) -> String {
-    format!("session-{id}")
 }
 
 pub fn now() -> u64 {

@@ -13,7 +13,7 @@ use oauth2::url::form_urlencoded;
 
 use super::pages::page;
 use super::provider::ProviderError;
-use super::records::{Session, attempt_key, session_key};
+use super::records::{Session, attempt_key};
 use super::store::StoreError;
 use super::{ATTEMPT_TTL, SessionLogin, cookie, return_path};
 use crate::cross_site;
@@ -166,7 +166,7 @@ async fn callback(State(login): State<Arc<SessionLogin>>, request: Request) -> R
     if let Err(error) = login
         .store
         .save(
-            &session_key(&id),
+            &login.keys.record_key(&id),
             &signed_in.session,
             None,
             login.session_ttl,
@@ -195,7 +195,7 @@ async fn logout(State(login): State<Arc<SessionLogin>>, headers: HeaderMap) -> R
     }
     let mut next = login.after_logout.clone();
     if let Some(id) = cookie::session_id(&headers) {
-        let key = session_key(&id);
+        let key = login.keys.record_key(&id);
         match login.store.get::<Session>(&key).await {
             Ok(Some((session, _))) => {
                 if let Some(url) = login

@@ -37,6 +37,12 @@ pub struct SessionSettings {
     #[arg(long, env = "SESSION_TTL", default_value = "480m", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
+    /// 32 random bytes in hex, the secret the session store's records are encrypted with
+    /// (Dapr's `primaryEncryptionKey`), from which the app derives its own keys: the sign-in
+    /// attempt cookie's and the one the store keys of sessions are hashed with. Never logged.
+    #[arg(long, env = "SESSION_ENCRYPTION_KEY", hide_env_values = true)]
+    pub session_encryption_key: Option<Secret>,
+
     /// Port of the sidecar's gRPC API, through which the session store is reached.
     #[arg(long, env = "DAPR_GRPC_PORT", default_value_t = 50001)]
     pub dapr_grpc_port: u16,
