@@ -7,13 +7,15 @@
 //!   request's cookie, its access token refreshed when it expires within a minute;
 //! - [`provider`]: discovery, the code flow, the refresh, the id_token check (over
 //!   [`http_client`], the app's reqwest);
-//! - [`store`]: login attempts and sessions ([`records`]) in the `sessionstore` component,
-//!   sessions under a keyed hash of their id; [`keys`]: the app's keys;
+//! - [`attempt_cookie`]: a sign-in in progress, sealed in the browser that started it;
+//! - [`store`]: sessions ([`records`]) in the `sessionstore` component, under a keyed hash
+//!   of their id; [`keys`]: the app's keys for both;
 //! - [`cookie`]: the `__Host-session` cookie; [`return_path`]: local paths only;
-//!   [`pages`]: what a browser sees when a sign-in cannot go on.
+//!   [`pages`] and [`sign_in_error`]: what a browser sees when a sign-in cannot go on.
 //!
 //! API clients keep sending bearer JWTs to `/call`, checked as in `AUTH_MODE=jwt`.
 
+pub mod attempt_cookie;
 pub mod cookie;
 pub mod guard;
 pub mod http_client;
@@ -24,6 +26,7 @@ pub mod records;
 pub mod return_path;
 pub mod routes;
 pub mod settings;
+pub mod sign_in_error;
 pub mod store;
 
 use std::time::Duration;
@@ -42,6 +45,15 @@ pub use settings::SessionSettings;
 
 /// How long a browser may take at the provider before its sign-in attempt is forgotten.
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
+
+/// `state` is 32 random bytes in base64url, as made by [`provider::Provider::start`]; it also
+/// names the attempt's cookie, so nothing else is taken for one.
+pub fn well_formed_state(state: &str) -> bool {
+    state.len() == 43
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// Everything the sign-in needs, made once at start.
 pub struct SessionLogin {

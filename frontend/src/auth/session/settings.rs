@@ -29,7 +29,7 @@ pub struct SessionSettings {
     )]
     pub oidc_scopes: String,
 
-    /// The Dapr state store component holding login attempts and sessions.
+    /// The Dapr state store component holding sessions.
     #[arg(long, env = "SESSION_STORE", default_value = "sessionstore")]
     pub session_store: String,
 
