@@ -28,6 +28,7 @@ from .aks_frontdoor import APP, SESSION_SRC, expected_routes, front_door, refuse
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
+from .session_login import required_settings
 from .rollout import (Shutdown, app_seconds, budget_summary, disruption_problems, go_seconds,
                       replica_problems, rolling_problems, setting_default, shutdown_problems, spread_problems)
 from .tools import DAPRD, REPO
@@ -507,6 +508,14 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
     name = env_value(app, "SESSION_STORE") or (default.group(1) if default else None)
     component = next((d for d in documents if d.get("kind") == "Component" and d["metadata"]["name"] == name), None)
     problems = []
+    # What the app does not start without, read from its source (session_login.py).
+    given = {item["name"]: item for item in app.get("env", [])}
+    for setting in sorted(required_settings()):
+        if setting not in given:
+            problems.append(f"the frontend lacks {setting}, which AUTH_MODE=session does not start without")
+    # The key the app derives its attempt cookie's and its record keys' from is a secret, and
+    # the one the store's records are encrypted with (one secret to provision and rotate).
+    app_key = env_secret(app, "SESSION_ENCRYPTION_KEY")
     if component is None:
         problems.append(f"AUTH_MODE=session names the session store {name}, which the rendering has no component for")
     else:
@@ -522,6 +531,10 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
         if not key.get("secretKeyRef"):
             problems.append(f"Component {name} has no primaryEncryptionKey from a secret: the sessions' access and "
                             "refresh tokens are stored in the clear")
+        store_key = key.get("secretKeyRef") or {}
+        if app_key is not None and app_key != (store_key.get("name"), store_key.get("key")):
+            problems.append(f"the frontend's SESSION_ENCRYPTION_KEY is {app_key}, not the secret {name}'s "
+                            f"primaryEncryptionKey reads ({store_key.get('name')}, {store_key.get('key')})")
         if "azureClientId" in metadata:
             account = next((d for d in documents if d.get("kind") == "ServiceAccount"
                             and d["metadata"]["name"] == pods["frontend"]["spec"].get("serviceAccountName")), {})
@@ -537,7 +550,8 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
         fail(f"aks {label}: {problem}")
     if not problems:
         print(f"  ok   aks {label}: the session store {name} ({component['spec']['type']}) is the frontend's alone, "
-              "encrypted with a key from a secret"
+              "encrypted with a key from a secret, the one the app derives its own keys from; the app has every "
+              "setting it does not start without"
               + (", signed in as the frontend's own workload identity" if "azureClientId" in metadata else ""))
 
 

@@ -83,13 +83,13 @@ impl SessionLogin {
             "OIDC_CLIENT_SECRET",
         )?;
         let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
-        let keys = SessionKeys::from_hex(
+        let keys = SessionKeys::from_hex(&needed(
             session
                 .session_encryption_key
                 .as_ref()
-                .ok_or("AUTH_MODE=session needs SESSION_ENCRYPTION_KEY")?
-                .expose(),
-        )?;
+                .map(|secret| secret.expose().to_owned()),
+            "SESSION_ENCRYPTION_KEY",
+        )?)?;
         let after_logout = after_logout_url(&redirect_url)?;
         let provider_origin = Url::parse(&issuer)
             .map(|url| url.origin().ascii_serialization())
