@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import APP, SESSION_SRC, expected_routes, front_door, refused_routes
+from .aks_frontdoor import APP, SESSION_SRC, SIDECAR, expected_routes, front_door, refused_routes
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
@@ -390,6 +390,8 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                 problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, which reaches "
                                 f"the frontend pod's port {target}, not {what}'s ({port_name} {ports[port_name]}) "
                                 f"as AUTH_MODE={mode} needs")
+            else:
+                problems += slow_body_problems(kind, method, path, got, port_name, app)
         for method, path in refused:
             got = route(host, method, path)
             if got.backend is not None:
@@ -400,8 +402,56 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                              for m, p, w, n in expected)
             print(f"  ok   aks {label}: AUTH_MODE={mode}; the {kind} sends {sent}, and nothing else "
                   f"({len(refused)} other paths refused)")
+            print(f"  ok   aks {label}: slow bodies: {slow_body_summary(kind, app)}")
     for problem in problems:
         fail(f"aks {label}: {problem}")
+
+
+def app_request_timeout(app: dict) -> float:
+    """The app's REQUEST_TIMEOUT (service-kit): every request it serves, body included, is
+    answered within it."""
+    return app_seconds(env_value(app, "REQUEST_TIMEOUT") or default_from_settings("REQUEST_TIMEOUT") or "30s")
+
+
+def slow_body_problems(kind: str, method: str, path: str, got, port_name: str, app: dict) -> list[str]:
+    """What bounds a client that sends its body slowly, on one route of the front door
+    (docs/security.md, "Slow request bodies"). daprd has no read timeout of its own.
+
+    - HTTPRoute: the rule's `timeouts.request` (a Gateway API duration, which Go's
+      ParseDuration reads) is set, and longer than the app's REQUEST_TIMEOUT, so the gateway
+      never cuts off an answer the app gives. Gateway API lets an implementation start it once
+      the whole request is in (Istio's does: Envoy's route timeout), so it bounds the body only
+      where the implementation starts it with the request.
+    - Ingress (ingress-nginx): the request body is buffered by nginx before anything is sent on
+      (`proxy-request-buffering` not "off"), so daprd never holds a slow body, and its size is
+      capped (`proxy-body-size`)."""
+    where = f"{kind}: {method} {path}"
+    if kind == "HTTPRoute":
+        if not got.request_timeout:
+            return [f"{where}: its rule sets no timeouts.request: nothing in the front door bounds the request"]
+        try:
+            timeout = go_seconds(got.request_timeout)
+        except ValueError as error:
+            return [f"{where}: timeouts.request: {error}"]
+        budget = app_request_timeout(app)
+        if timeout <= budget:
+            return [f"{where}: timeouts.request {got.request_timeout} is not longer than the app's REQUEST_TIMEOUT "
+                    f"({budget:g} s): the gateway would cut off answers the app still gives"]
+        return []
+    problems = []
+    if port_name == SIDECAR and not got.buffered:
+        problems.append(f"{where}: proxy-request-buffering is off: nginx hands daprd the body as slowly as the client "
+                        "sends it, and daprd has no read timeout")
+    if not got.body_size:
+        problems.append(f"{where}: no proxy-body-size: the body nginx buffers is not capped")
+    return problems
+
+
+def slow_body_summary(kind: str, app: dict) -> str:
+    if kind == "HTTPRoute":
+        return (f"every route has timeouts.request above the app's REQUEST_TIMEOUT ({app_request_timeout(app):g} s); "
+                "Gateway API lets it start once the body is in (Istio's does), see docs/security.md")
+    return "nginx buffers each body (capped by proxy-body-size) before daprd or the app sees it"
 
 
 def resolve_target(service: dict, number: int, pod: dict) -> int | None:
