@@ -102,11 +102,10 @@ async fn finish(
     if let Some(error) = query_value(uri, "error") {
         return Err(SignInError::EndedAtProvider(error));
     }
-    let (Some(state_given), Some(code)) = (query_value(uri, "state"), query_value(uri, "code"))
-    else {
+    let (Some(_), Some(code)) = (query_value(uri, "state"), query_value(uri, "code")) else {
         return Err(SignInError::NotACallback);
     };
-    let state = state.filter(|state| *state == state_given);
+    // `state` is the query's, if well-formed (a malformed one names no attempt of ours).
     let attempt = state
         .and_then(|state| attempt_cookie::find(&login.keys.attempts, headers, state))
         .ok_or(SignInError::NotThisBrowsersAttempt)?;
