@@ -106,6 +106,11 @@ async fn two_replicas_behind_nginx_share_sessions_through_restarts_refreshes_and
         stored.contains("session-"),
         "no session record in sessions.db"
     );
+    // Stored under a keyed hash of the id: whoever reads the store holds no live cookie.
+    assert!(
+        !stored.contains(&cookie),
+        "the session id is in sessions.db (as its key)"
+    );
     for plain in [name.as_str(), "access_token", "refresh_token", "id_token"] {
         assert!(
             !stored.contains(plain),

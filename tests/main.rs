@@ -5,6 +5,8 @@
 //!   and on the Cosmos DB protocol server;
 //! - `cosmos`: what only Cosmos DB shows (the documents, the protocol beyond one item);
 //! - `login`: the identity provider, the sidecar's middleware, the app's token checks, Chromium;
+//! - `login_binding`: the session sign-in bound to its browser (login CSRF, two tabs), and
+//!   no store write before the provider answers;
 //! - `login_replicas`: the session login on two frontend replicas behind nginx, and its refusals;
 //! - `traces`: one trace across both apps and both daprd;
 //! - `hostile`: a hostile client's requests and connections, each refused with its 4xx problem
@@ -21,6 +23,7 @@ mod concurrency;
 mod cosmos;
 mod hostile;
 mod login;
+mod login_binding;
 mod login_replicas;
 mod pair;
 mod rollout;

@@ -194,6 +194,9 @@ if [ "$login" = session ]; then
     SESSION_ENCRYPTION_KEY="$(openssl rand -hex 32)"
   fi
   set_component sessionstore
+  # The app derives its sign-in attempt cookie's key and the keyed hash sessions are stored
+  # under from the same key: it becomes the app's secret below, then leaves the shell.
+  session_encryption_key="$SESSION_ENCRYPTION_KEY"
   unset SESSION_ENCRYPTION_KEY
 fi
 
@@ -329,8 +332,8 @@ if [ "$login" = session ]; then
   client_secret="$(az ad app credential reset --id "$client_id" --append --display-name session-login \
     --years 1 --query password --output tsv)"
   az containerapp secret set --name frontend --resource-group "$resource_group" \
-    --secrets "oidc-client-secret=$client_secret" --output none
-  unset client_secret
+    --secrets "oidc-client-secret=$client_secret" "session-encryption-key=$session_encryption_key" --output none
+  unset client_secret session_encryption_key
   # API clients' bearer JWTs (v2 tokens: the audience is the client id) and browsers' id_tokens
   # come from the tenant's v2 issuer. The app's own scope makes the tokens a session holds good
   # for this app only. OIDC_CLIENT_SECRET_ROTATION is not read by the app: a new random value with
@@ -339,7 +342,8 @@ if [ "$login" = session ]; then
   frontend_env+=("OIDC_ISSUER=$issuer" "OIDC_AUDIENCE=$client_id" "OIDC_CLIENT_ID=$client_id"
     "OIDC_REDIRECT_URL=https://$fqdn/auth/callback"
     "OIDC_SCOPES=openid profile offline_access api://$client_id/user_impersonation"
-    OIDC_CLIENT_SECRET=secretref:oidc-client-secret "OIDC_CLIENT_SECRET_ROTATION=$(openssl rand -hex 8)")
+    OIDC_CLIENT_SECRET=secretref:oidc-client-secret "OIDC_CLIENT_SECRET_ROTATION=$(openssl rand -hex 8)"
+    SESSION_ENCRYPTION_KEY=secretref:session-encryption-key)
 else
   client_secret="$(az ad app credential reset --id "$client_id" --append --display-name easy-auth --years 1 \
     --query password --output tsv)"

@@ -223,14 +223,21 @@ var frontendConfiguration = {
   dapr: { enabled: true, appId: 'frontend', appPort: 8080, appProtocol: 'http', appHealth: daprAppHealth }
   registries: registries
   // The sign-in client secret, read from the vault as the frontend's identity: for built-in
-  // auth, or for the app itself (OIDC_CLIENT_SECRET).
-  secrets: [
+  // auth, or for the app itself (OIDC_CLIENT_SECRET); with the session login also the session
+  // store's key (SESSION_ENCRYPTION_KEY), the vault secret its component reads.
+  secrets: concat([
     {
       name: session ? 'oidc-client-secret' : 'microsoft-provider-authentication-secret'
       keyVaultUrl: '${vault.properties.vaultUri}secrets/${loginSecretName}'
       identity: frontendIdentity.id
     }
-  ]
+  ], session ? [
+    {
+      name: 'session-encryption-key'
+      keyVaultUrl: '${vault.properties.vaultUri}secrets/${sessionKeySecretName}'
+      identity: frontendIdentity.id
+    }
+  ] : [])
 }
 
 // AUTH_MODE=session: browsers sign in with the app registration (v2 tokens, whose audience is
@@ -244,6 +251,9 @@ var sessionSettings = [
   { name: 'OIDC_CLIENT_SECRET', secretRef: 'oidc-client-secret' }
   { name: 'OIDC_REDIRECT_URL', value: 'https://frontend.${containerAppsEnvironment.properties.defaultDomain}/auth/callback' }
   { name: 'OIDC_SCOPES', value: 'openid profile offline_access api://${loginClientId}/user_impersonation' }
+  // The session store's key (its primaryEncryptionKey): the app derives the sign-in attempt
+  // cookie's key and the keyed hash sessions are stored under from it.
+  { name: 'SESSION_ENCRYPTION_KEY', secretRef: 'session-encryption-key' }
 ]
 
 var frontendTemplate = {

@@ -38,6 +38,8 @@ fn router(mode: &str) -> axum::Router {
         "secret",
         "--oidc-redirect-url",
         "https://pair.example.com/auth/callback",
+        "--session-encryption-key",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
     ]);
     let login = (mode == "session")
         .then(|| Arc::new(SessionLogin::from_settings(&config.auth, &config.service).unwrap()));

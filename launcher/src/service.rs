@@ -230,6 +230,8 @@ impl Service {
                 .env("OIDC_CLIENT_ID", &login.client_id)
                 .env("OIDC_CLIENT_SECRET", &login.client_secret)
                 .env("OIDC_REDIRECT_URL", &login.redirect_url)
+                // The store's key: the app derives its attempt cookie's and its record keys'.
+                .env("SESSION_ENCRYPTION_KEY", &login.session_key)
                 // A refresh token (Entra ID's offline_access), and an access token for the API.
                 .env("OIDC_SCOPES", "openid profile offline_access api"),
             Some(login) => command

@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod collector;
+pub mod provider_login;
 
 use std::time::Duration;
 

@@ -17,6 +17,12 @@ class Routed:
     backend: tuple[str, int] | None = None
     path: str | None = None
     redirect: str | None = None
+    # What bounds the request in the front door (see check_slow_bodies): the HTTPRoute rule's
+    # `timeouts.request`, or ingress-nginx's request buffering (`proxy-request-buffering`, "on"
+    # unless an annotation says otherwise) and body size.
+    request_timeout: str | None = None
+    buffered: bool | None = None
+    body_size: str | None = None
 
     def describe(self) -> str:
         if self.backend:
@@ -66,7 +72,8 @@ def http_route(routes: list[dict], host: str, method: str, path: str) -> Routed:
     backends = rule.get("backendRefs") or []
     if len(backends) != 1:
         return Routed()
-    return Routed(backend=(backends[0]["name"], backends[0]["port"]), path=path)
+    return Routed(backend=(backends[0]["name"], backends[0]["port"]), path=path,
+                  request_timeout=(rule.get("timeouts") or {}).get("request"))
 
 
 def nginx_route(ingresses: list[dict], host: str, method: str, path: str) -> Routed:
@@ -90,7 +97,9 @@ def nginx_route(ingresses: list[dict], host: str, method: str, path: str) -> Rou
         return Routed(redirect=re.sub(r"^https?://[^/]+", "", target))
     service = item["backend"]["service"]
     return Routed(backend=(service["name"], service["port"]["number"]),
-                  path=annotations.get("nginx.ingress.kubernetes.io/rewrite-target", path))
+                  path=annotations.get("nginx.ingress.kubernetes.io/rewrite-target", path),
+                  buffered=annotations.get("nginx.ingress.kubernetes.io/proxy-request-buffering", "on") != "off",
+                  body_size=annotations.get("nginx.ingress.kubernetes.io/proxy-body-size"))
 
 
 def front_door(documents: list[dict]):

@@ -24,10 +24,11 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import APP, SESSION_SRC, expected_routes, front_door, refused_routes
+from .aks_frontdoor import APP, SESSION_SRC, SIDECAR, expected_routes, front_door, refused_routes
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
+from .session_login import required_settings
 from .rollout import (Shutdown, app_seconds, budget_summary, disruption_problems, go_seconds,
                       replica_problems, rolling_problems, setting_default, shutdown_problems, spread_problems)
 from .tools import DAPRD, REPO
@@ -389,6 +390,8 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                 problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, which reaches "
                                 f"the frontend pod's port {target}, not {what}'s ({port_name} {ports[port_name]}) "
                                 f"as AUTH_MODE={mode} needs")
+            else:
+                problems += slow_body_problems(kind, method, path, got, port_name, app)
         for method, path in refused:
             got = route(host, method, path)
             if got.backend is not None:
@@ -399,8 +402,56 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                              for m, p, w, n in expected)
             print(f"  ok   aks {label}: AUTH_MODE={mode}; the {kind} sends {sent}, and nothing else "
                   f"({len(refused)} other paths refused)")
+            print(f"  ok   aks {label}: slow bodies: {slow_body_summary(kind, app)}")
     for problem in problems:
         fail(f"aks {label}: {problem}")
+
+
+def app_request_timeout(app: dict) -> float:
+    """The app's REQUEST_TIMEOUT (service-kit): every request it serves, body included, is
+    answered within it."""
+    return app_seconds(env_value(app, "REQUEST_TIMEOUT") or default_from_settings("REQUEST_TIMEOUT") or "30s")
+
+
+def slow_body_problems(kind: str, method: str, path: str, got, port_name: str, app: dict) -> list[str]:
+    """What bounds a client that sends its body slowly, on one route of the front door
+    (docs/security.md, "Slow request bodies"). daprd has no read timeout of its own.
+
+    - HTTPRoute: the rule's `timeouts.request` (a Gateway API duration, which Go's
+      ParseDuration reads) is set, and longer than the app's REQUEST_TIMEOUT, so the gateway
+      never cuts off an answer the app gives. Gateway API lets an implementation start it once
+      the whole request is in (Istio's does: Envoy's route timeout), so it bounds the body only
+      where the implementation starts it with the request.
+    - Ingress (ingress-nginx): the request body is buffered by nginx before anything is sent on
+      (`proxy-request-buffering` not "off"), so daprd never holds a slow body, and its size is
+      capped (`proxy-body-size`)."""
+    where = f"{kind}: {method} {path}"
+    if kind == "HTTPRoute":
+        if not got.request_timeout:
+            return [f"{where}: its rule sets no timeouts.request: nothing in the front door bounds the request"]
+        try:
+            timeout = go_seconds(got.request_timeout)
+        except ValueError as error:
+            return [f"{where}: timeouts.request: {error}"]
+        budget = app_request_timeout(app)
+        if timeout <= budget:
+            return [f"{where}: timeouts.request {got.request_timeout} is not longer than the app's REQUEST_TIMEOUT "
+                    f"({budget:g} s): the gateway would cut off answers the app still gives"]
+        return []
+    problems = []
+    if port_name == SIDECAR and not got.buffered:
+        problems.append(f"{where}: proxy-request-buffering is off: nginx hands daprd the body as slowly as the client "
+                        "sends it, and daprd has no read timeout")
+    if not got.body_size:
+        problems.append(f"{where}: no proxy-body-size: the body nginx buffers is not capped")
+    return problems
+
+
+def slow_body_summary(kind: str, app: dict) -> str:
+    if kind == "HTTPRoute":
+        return (f"every route has timeouts.request above the app's REQUEST_TIMEOUT ({app_request_timeout(app):g} s); "
+                "Gateway API lets it start once the body is in (Istio's does), see docs/security.md")
+    return "nginx buffers each body (capped by proxy-body-size) before daprd or the app sees it"
 
 
 def resolve_target(service: dict, number: int, pod: dict) -> int | None:
@@ -507,6 +558,14 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
     name = env_value(app, "SESSION_STORE") or (default.group(1) if default else None)
     component = next((d for d in documents if d.get("kind") == "Component" and d["metadata"]["name"] == name), None)
     problems = []
+    # What the app does not start without, read from its source (session_login.py).
+    given = {item["name"]: item for item in app.get("env", [])}
+    for setting in sorted(required_settings()):
+        if setting not in given:
+            problems.append(f"the frontend lacks {setting}, which AUTH_MODE=session does not start without")
+    # The key the app derives its attempt cookie's and its record keys' from is a secret, and
+    # the one the store's records are encrypted with (one secret to provision and rotate).
+    app_key = env_secret(app, "SESSION_ENCRYPTION_KEY")
     if component is None:
         problems.append(f"AUTH_MODE=session names the session store {name}, which the rendering has no component for")
     else:
@@ -522,6 +581,10 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
         if not key.get("secretKeyRef"):
             problems.append(f"Component {name} has no primaryEncryptionKey from a secret: the sessions' access and "
                             "refresh tokens are stored in the clear")
+        store_key = key.get("secretKeyRef") or {}
+        if app_key is not None and app_key != (store_key.get("name"), store_key.get("key")):
+            problems.append(f"the frontend's SESSION_ENCRYPTION_KEY is {app_key}, not the secret {name}'s "
+                            f"primaryEncryptionKey reads ({store_key.get('name')}, {store_key.get('key')})")
         if "azureClientId" in metadata:
             account = next((d for d in documents if d.get("kind") == "ServiceAccount"
                             and d["metadata"]["name"] == pods["frontend"]["spec"].get("serviceAccountName")), {})
@@ -537,7 +600,8 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
         fail(f"aks {label}: {problem}")
     if not problems:
         print(f"  ok   aks {label}: the session store {name} ({component['spec']['type']}) is the frontend's alone, "
-              "encrypted with a key from a secret"
+              "encrypted with a key from a secret, the one the app derives its own keys from; the app has every "
+              "setting it does not start without"
               + (", signed in as the frontend's own workload identity" if "azureClientId" in metadata else ""))
 
 

@@ -318,7 +318,7 @@ def app_env(template: Template, config) -> tuple[list[dict], list[dict]]:
     for value in template.values(config):
         if "env" in value:
             env += [item for item in template.values(value["env"]) if "name" in item]
-        if isinstance(value.get("secrets"), (list, str)):
+        if isinstance(value.get("secrets"), (list, str, dict)):
             secrets += [item for item in template.values(value["secrets"]) if "name" in item]
     return env, secrets
 
@@ -451,7 +451,7 @@ def check_platform(template: Template, facts: dict) -> None:
 
 def check_sign_in_secret(template: Template) -> None:
     """The secrets a sign-in reads (built-in auth's clientSecretSettingName, the app's own
-    OIDC_CLIENT_SECRET) are Key Vault references."""
+    OIDC_CLIENT_SECRET and SESSION_ENCRYPTION_KEY) are Key Vault references."""
     settings: dict[str, set[str]] = {}  # app name -> secret names
     for symbol, declaration in template.resources.items():
         if declaration.get("type") == AUTH:
@@ -461,10 +461,11 @@ def check_sign_in_secret(template: Template) -> None:
     for app_symbol, name in template.apps():
         env, secrets = app_env(template, template.declarations[app_symbol].get("config"))
         names = settings.get(name, set()) | {item["secretRef"] for item in env
-                                             if item.get("name") == "OIDC_CLIENT_SECRET" and "secretRef" in item}
+                                             if item.get("name") in ("OIDC_CLIENT_SECRET", "SESSION_ENCRYPTION_KEY")
+                                             and "secretRef" in item}
         for secret in secrets:
             if secret.get("name") in names and ("value" in secret or "keyVaultUrl" not in secret):
-                fail(f"{template.name}: {app_symbol} holds the sign-in client secret {secret['name']} as a "
+                fail(f"{template.name}: {app_symbol} holds the sign-in secret {secret['name']} as a "
                      "value passed to the deployment, not a Key Vault reference (keyVaultUrl + identity)")
 
 

@@ -80,3 +80,27 @@ def test_grpc_calls_on_a_cloned_client_split_over_lines_are_seen(tmp_path):
     groups = {"GetState": "state.v1", "SaveState": "state.v1", "GetSecret": "secrets.v1"}
     assert apis_used([str(tmp_path)], groups) == (set(), {"state.v1"})
     assert apis_used([str(tmp_path)], groups, skip=tmp_path) == (set(), set())
+
+
+def test_what_bounds_a_slow_body_on_each_front_door():
+    from validate_deploy.aks_network import slow_body_problems
+
+    app = {"env": [{"name": "REQUEST_TIMEOUT", "value": "30s"}]}
+    rule = {"matches": [{"path": {"type": "Exact", "value": "/call"}}], "backendRefs": backend()}
+    for timeouts, problem in [(None, "no timeouts.request"), ({"request": "30s"}, "not longer than"),
+                              ({"request": "1 minute"}, "not a Go duration"), ({"request": "40s"}, None)]:
+        got = http_route([route([dict(rule, **({"timeouts": timeouts} if timeouts else {}))])], "h", "POST", "/call")
+        problems = slow_body_problems("HTTPRoute", "POST", "/call", got, "dapr-http", app)
+        assert (problem in problems[0]) if problem else problems == [], (timeouts, problems)
+
+    def ingress(annotations):
+        return [{"metadata": {"annotations": annotations}, "spec": {"rules": [{"host": "h", "http": {"paths": [
+            {"path": "/call$", "backend": {"service": {"name": "svc", "port": {"number": 3500}}}}]}}]}}]
+
+    buffered = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}), "h", "POST", "/call")
+    assert slow_body_problems("Ingress", "POST", "/call", buffered, "dapr-http", app) == []
+    streamed = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+                                    "nginx.ingress.kubernetes.io/proxy-request-buffering": "off"}), "h", "POST", "/call")
+    assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, "dapr-http", app)[0]
+    uncapped = nginx_route(ingress({}), "h", "POST", "/call")
+    assert "no proxy-body-size" in slow_body_problems("Ingress", "POST", "/call", uncapped, "http", app)[0]

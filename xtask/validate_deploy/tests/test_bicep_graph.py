@@ -134,7 +134,8 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
     environmentId: env.id
     configuration: {
       ingress: { external: true, targetPort: 8080 }
-      secrets: [ { name: 'oidc-client-secret', keyVaultUrl: 'https://v/secrets/s', identity: 'i' } ]
+      secrets: [ { name: 'oidc-client-secret', keyVaultUrl: 'https://v/secrets/s', identity: 'i' }
+        { name: 'session-encryption-key', keyVaultUrl: 'https://v/secrets/k', identity: 'i' } ]
     }
     template: {
       containers: [ { name: 'frontend', env: concat([ { name: 'LOG_FORMAT', value: 'json' } ],
@@ -157,7 +158,8 @@ COMPLETE = """  { name: 'AUTH_MODE', value: 'session' }
   { name: 'OIDC_AUDIENCE', value: 'a' }
   { name: 'OIDC_CLIENT_ID', value: 'a' }
   { name: 'OIDC_CLIENT_SECRET', secretRef: 'oidc-client-secret' }
-  { name: 'OIDC_REDIRECT_URL', value: 'https://frontend.e/auth/callback' }"""
+  { name: 'OIDC_REDIRECT_URL', value: 'https://frontend.e/auth/callback' }
+  { name: 'SESSION_ENCRYPTION_KEY', secretRef: 'session-encryption-key' }"""
 
 
 def login_templates(tmp_path, settings: str) -> dict[str, bicep.Template]:

@@ -10,14 +10,20 @@ pub const NAME: &str = "__Host-session";
 /// A session id is 32 random bytes in base64url (43 characters); anything else is not one.
 const ID_LENGTH: usize = 43;
 
-/// The session id the browser sent, if it looks like one of ours.
-pub fn session_id(headers: &HeaderMap) -> Option<String> {
+/// Every cookie the browser sent, as (name, value).
+pub fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value.trim()))
+}
+
+/// The session id the browser sent, if it looks like one of ours.
+pub fn session_id(headers: &HeaderMap) -> Option<String> {
+    pairs(headers)
         .find(|(name, _)| *name == NAME)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|id| {

@@ -16,7 +16,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use service_kit::Problem;
 
 use super::provider::ProviderError;
-use super::records::{Session, now, session_key};
+use super::records::{Session, now};
 use super::store::StoreError;
 use super::{SessionLogin, cookie};
 use crate::auth::Caller;
@@ -71,7 +71,7 @@ const WAIT_STEP: Duration = Duration::from_millis(200);
 /// provider that rotates them (Entra ID, the local one) takes the second use as a stolen
 /// token and revokes the grant: the user would be signed out.
 async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Session>, Response> {
-    let key = session_key(id);
+    let key = login.keys.record_key(id);
     for _ in 0..WAIT_ROUNDS {
         let (session, etag) = match login.store.get::<Session>(&key).await {
             Ok(Some(found)) => found,

@@ -7,21 +7,26 @@
 //!   request's cookie, its access token refreshed when it expires within a minute;
 //! - [`provider`]: discovery, the code flow, the refresh, the id_token check (over
 //!   [`http_client`], the app's reqwest);
-//! - [`store`]: login attempts and sessions ([`records`]) in the `sessionstore` component;
+//! - [`attempt_cookie`]: a sign-in in progress, sealed in the browser that started it;
+//! - [`store`]: sessions ([`records`]) in the `sessionstore` component, under a keyed hash
+//!   of their id; [`keys`]: the app's keys for both;
 //! - [`cookie`]: the `__Host-session` cookie; [`return_path`]: local paths only;
-//!   [`pages`]: what a browser sees when a sign-in cannot go on.
+//!   [`pages`] and [`sign_in_error`]: what a browser sees when a sign-in cannot go on.
 //!
 //! API clients keep sending bearer JWTs to `/call`, checked as in `AUTH_MODE=jwt`.
 
+pub mod attempt_cookie;
 pub mod cookie;
 pub mod guard;
 pub mod http_client;
+pub mod keys;
 pub mod pages;
 pub mod provider;
 pub mod records;
 pub mod return_path;
 pub mod routes;
 pub mod settings;
+pub mod sign_in_error;
 pub mod store;
 
 use std::time::Duration;
@@ -29,6 +34,7 @@ use std::time::Duration;
 use oauth2::url::{Host, Url};
 use service_kit::settings::ServiceSettings;
 
+use self::keys::SessionKeys;
 use self::provider::Provider;
 use self::store::SessionStore;
 use super::AuthSettings;
@@ -40,10 +46,20 @@ pub use settings::SessionSettings;
 /// How long a browser may take at the provider before its sign-in attempt is forgotten.
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
 
+/// `state` is 32 random bytes in base64url, as made by [`provider::Provider::start`]; it also
+/// names the attempt's cookie, so nothing else is taken for one.
+pub fn well_formed_state(state: &str) -> bool {
+    state.len() == 43
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Everything the sign-in needs, made once at start.
 pub struct SessionLogin {
     pub provider: Provider,
     pub store: SessionStore,
+    pub keys: SessionKeys,
     pub session_ttl: Duration,
     /// Where the provider sends the browser after signing out: `/` of this site.
     pub after_logout: String,
@@ -67,6 +83,13 @@ impl SessionLogin {
             "OIDC_CLIENT_SECRET",
         )?;
         let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
+        let keys = SessionKeys::from_hex(&needed(
+            session
+                .session_encryption_key
+                .as_ref()
+                .map(|secret| secret.expose().to_owned()),
+            "SESSION_ENCRYPTION_KEY",
+        )?)?;
         let after_logout = after_logout_url(&redirect_url)?;
         let provider_origin = Url::parse(&issuer)
             .map(|url| url.origin().ascii_serialization())
@@ -106,6 +129,7 @@ impl SessionLogin {
         Ok(Self {
             provider,
             store,
+            keys,
             session_ttl: session.session_ttl,
             after_logout,
             provider_origin,

@@ -1,12 +1,13 @@
-//! What the session store holds: a login attempt per `state` while the browser is at the
-//! provider, and a session per cookie once it is back. Both hold secrets (the PKCE verifier,
-//! tokens), which is why the store encrypts them at rest (Dapr's `primaryEncryptionKey`).
+//! What a sign-in keeps: the attempt, in the browser's sealed cookie while it is at the provider
+//! ([`super::attempt_cookie`]), and the session, in the store once it is back, under a keyed
+//! hash of the cookie's id ([`super::keys::SessionKeys::record_key`]). The session holds
+//! tokens, which is why the store encrypts it at rest (Dapr's `primaryEncryptionKey`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// One sign-in in progress, saved under `login-attempt-<state>`.
+/// One sign-in in progress, sealed in the cookie `__Host-signin-<state>`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct LoginAttempt {
     pub pkce_verifier: String,
@@ -15,7 +16,7 @@ pub struct LoginAttempt {
     pub return_to: String,
 }
 
-/// One signed-in browser, saved under `session-<id>`.
+/// One signed-in browser, saved under `session-<HMAC of the id>`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Session {
     pub subject: String,
@@ -36,14 +37,6 @@ pub struct Session {
     /// Which request holds that right (a random id of its own).
     #[serde(default)]
     pub refresh_claim: String,
-}
-
-pub fn attempt_key(state: &str) -> String {
-    format!("login-attempt-{state}")
-}
-
-pub fn session_key(id: &str) -> String {
-    format!("session-{id}")
 }
 
 pub fn now() -> u64 {

@@ -1,21 +1,21 @@
 //! The sign-in's own endpoints. None of them needs a session, and each failure is a page that
-//! says what happened with a way to start again, not a redirect (no loop) and not a 500.
+//! says what happened with a way to start again ([`SignInError`]), not a redirect (no loop)
+//! and not a 500.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oauth2::CsrfToken;
 use oauth2::url::form_urlencoded;
 
 use super::pages::page;
-use super::provider::ProviderError;
-use super::records::{Session, attempt_key, session_key};
-use super::store::StoreError;
-use super::{ATTEMPT_TTL, SessionLogin, cookie, return_path};
+use super::records::Session;
+use super::sign_in_error::SignInError;
+use super::{SessionLogin, attempt_cookie, cookie, return_path, well_formed_state};
 use crate::cross_site;
 
 pub fn router(login: Arc<SessionLogin>) -> Router {
@@ -26,16 +26,8 @@ pub fn router(login: Arc<SessionLogin>) -> Router {
         .with_state(login)
 }
 
-/// `state` is 32 random bytes in base64url, as made by [`super::provider::Provider::start`].
-fn well_formed_state(state: &str) -> bool {
-    state.len() == 43
-        && state
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn query_value(request: &Request, name: &str) -> Option<String> {
-    let query = request.uri().query()?;
+fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
@@ -59,122 +51,75 @@ fn redirect(status: StatusCode, location: &str) -> Response {
     }
 }
 
-fn provider_failed(error: &ProviderError) -> Response {
-    tracing::warn!(%error, "sign-in failed at the identity provider");
-    match error {
-        ProviderError::Unavailable(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The identity provider cannot be reached right now. Try again in a moment.",
-            true,
-        ),
-        ProviderError::Refused(_) => page(
-            StatusCode::BAD_REQUEST,
-            "The identity provider did not accept this sign-in (it may have been used already or expired).",
-            true,
-        ),
-        ProviderError::BadIdToken(_) => page(
-            StatusCode::UNAUTHORIZED,
-            "The identity provider's answer did not prove who signed in.",
-            true,
-        ),
+/// `GET /auth/login?return=/path`: a new attempt under a `state` of its own, sealed in a
+/// cookie of its own (so parallel sign-ins of one browser never clash, and the store is not
+/// written), then off to the provider.
+async fn login_start(
+    State(login): State<Arc<SessionLogin>>,
+    request: Request,
+) -> Result<Response, SignInError> {
+    let wanted = query_value(request.uri(), "return").unwrap_or_else(|| "/".to_owned());
+    let return_to = return_path::local(&wanted).ok_or(SignInError::ForeignReturn)?;
+    let (url, state, attempt) = login.provider.start(return_to.to_owned()).await?;
+    let made = attempt_cookie::make(&login.keys.attempts, &state, attempt)
+        .map_err(SignInError::Sealing)?;
+    let set = attempt_cookie::set(&made)
+        .ok_or_else(|| SignInError::Sealing("not a header value".to_owned()))?;
+    let mut response = redirect(StatusCode::FOUND, &url);
+    let headers = response.headers_mut();
+    for clear in attempt_cookie::make_room(&login.keys.attempts, request.headers(), made.len()) {
+        headers.append(header::SET_COOKIE, clear);
     }
+    headers.append(header::SET_COOKIE, set);
+    Ok(response)
 }
 
-fn store_failed(error: &StoreError) -> Response {
-    tracing::warn!(%error, "the session store failed during a sign-in");
-    page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in is unavailable right now (the session store did not answer). Try again in a moment.",
-        true,
-    )
+/// `GET /auth/callback?state=…&code=…`: only the browser that started the attempt holds its
+/// cookie; the cookie is cleared whatever happens (a replay here finds none), the code
+/// exchanged with the verifier, the id_token checked, a session made.
+async fn callback(
+    State(login): State<Arc<SessionLogin>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let state = query_value(&uri, "state").filter(|state| well_formed_state(state));
+    let mut response = match finish(&login, &uri, &headers, state.as_deref()).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if let Some(clear) = state.as_deref().and_then(attempt_cookie::clear) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
 }
 
-/// `GET /auth/login?return=/path`: a new attempt under a `state` of its own (so parallel
-/// sign-ins of one browser or of many never clash), then off to the provider.
-async fn login_start(State(login): State<Arc<SessionLogin>>, request: Request) -> Response {
-    let wanted = query_value(&request, "return").unwrap_or_else(|| "/".to_owned());
-    let Some(return_to) = return_path::local(&wanted) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "The return address is not a page of this site: only a local path such as /page is accepted.",
-            false,
-        );
-    };
-    let (url, state, attempt) = match login.provider.start(return_to.to_owned()).await {
-        Ok(started) => started,
-        Err(error) => return provider_failed(&error),
-    };
-    if let Err(error) = login
-        .store
-        .save(&attempt_key(&state), &attempt, None, ATTEMPT_TTL)
-        .await
-    {
-        return store_failed(&error);
+async fn finish(
+    login: &SessionLogin,
+    uri: &Uri,
+    headers: &HeaderMap,
+    state: Option<&str>,
+) -> Result<Response, SignInError> {
+    if let Some(error) = query_value(uri, "error") {
+        return Err(SignInError::EndedAtProvider(error));
     }
-    redirect(StatusCode::FOUND, &url)
-}
-
-/// `GET /auth/callback?state=…&code=…`: the attempt is taken out of the store once (a delete
-/// guarded by the ETag it was read with, so a replayed callback, here or at another replica,
-/// finds nothing), the code exchanged, the id_token checked, a session made.
-async fn callback(State(login): State<Arc<SessionLogin>>, request: Request) -> Response {
-    if let Some(error) = query_value(&request, "error") {
-        let described = query_value(&request, "error_description").unwrap_or_default();
-        tracing::info!(error, described, "the identity provider ended the sign-in");
-        return page(
-            StatusCode::UNAUTHORIZED,
-            &format!("The sign-in was not completed ({error})."),
-            true,
-        );
-    }
-    let (Some(state), Some(code)) = (
-        query_value(&request, "state"),
-        query_value(&request, "code"),
-    ) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This address is where the identity provider sends you back, with a state and a code; this request has neither.",
-            true,
-        );
+    let (Some(_), Some(code)) = (query_value(uri, "state"), query_value(uri, "code")) else {
+        return Err(SignInError::NotACallback);
     };
-    let expired = || {
-        page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired or was completed already.",
-            true,
-        )
-    };
-    if !well_formed_state(&state) {
-        return expired();
-    }
-    let key = attempt_key(&state);
-    let (attempt, etag) = match login.store.get(&key).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return expired(),
-        Err(error) => return store_failed(&error),
-    };
-    match login.store.delete(&key, Some(&etag)).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return expired(),
-        Err(error) => return store_failed(&error),
-    }
-    let signed_in = match login.provider.finish(code, &attempt).await {
-        Ok(signed_in) => signed_in,
-        Err(error) => return provider_failed(&error),
-    };
+    // `state` is the query's, if well-formed (a malformed one names no attempt of ours).
+    let attempt = state
+        .and_then(|state| attempt_cookie::find(&login.keys.attempts, headers, state))
+        .ok_or(SignInError::NotThisBrowsersAttempt)?;
+    let signed_in = login.provider.finish(code, &attempt).await?;
     let id = CsrfToken::new_random_len(32).secret().clone();
-    if let Err(error) = login
+    login
         .store
         .save(
-            &session_key(&id),
+            &login.keys.record_key(&id),
             &signed_in.session,
             None,
             login.session_ttl,
         )
-        .await
-    {
-        return store_failed(&error);
-    }
+        .await?;
     tracing::info!(
         caller = signed_in.session.subject,
         "signed in; a new session"
@@ -183,7 +128,7 @@ async fn callback(State(login): State<Arc<SessionLogin>>, request: Request) -> R
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cookie::set(&id));
-    response
+    Ok(response)
 }
 
 /// `POST /auth/logout`: the session deleted (on every replica at once: it is one record), the
@@ -195,7 +140,7 @@ async fn logout(State(login): State<Arc<SessionLogin>>, headers: HeaderMap) -> R
     }
     let mut next = login.after_logout.clone();
     if let Some(id) = cookie::session_id(&headers) {
-        let key = session_key(&id);
+        let key = login.keys.record_key(&id);
         match login.store.get::<Session>(&key).await {
             Ok(Some((session, _))) => {
                 if let Some(url) = login
@@ -206,11 +151,11 @@ async fn logout(State(login): State<Arc<SessionLogin>>, headers: HeaderMap) -> R
                     next = url;
                 }
                 if let Err(error) = login.store.delete(&key, None).await {
-                    return store_failed(&error);
+                    return SignInError::Store(error).into_response();
                 }
             }
             Ok(None) => {}
-            Err(error) => return store_failed(&error),
+            Err(error) => return SignInError::Store(error).into_response(),
         }
     }
     let mut response = redirect(StatusCode::SEE_OTHER, &next);

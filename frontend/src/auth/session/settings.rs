@@ -29,13 +29,19 @@ pub struct SessionSettings {
     )]
     pub oidc_scopes: String,
 
-    /// The Dapr state store component holding login attempts and sessions.
+    /// The Dapr state store component holding sessions.
     #[arg(long, env = "SESSION_STORE", default_value = "sessionstore")]
     pub session_store: String,
 
     /// How long a session lives at most, whatever the tokens say (its record's `ttlInSeconds`).
     #[arg(long, env = "SESSION_TTL", default_value = "480m", value_parser = parse_duration)]
     pub session_ttl: Duration,
+
+    /// 32 random bytes in hex, the secret the session store's records are encrypted with
+    /// (Dapr's `primaryEncryptionKey`), from which the app derives its own keys: the sign-in
+    /// attempt cookie's and the one the store keys of sessions are hashed with. Never logged.
+    #[arg(long, env = "SESSION_ENCRYPTION_KEY", hide_env_values = true)]
+    pub session_encryption_key: Option<Secret>,
 
     /// Port of the sidecar's gRPC API, through which the session store is reached.
     #[arg(long, env = "DAPR_GRPC_PORT", default_value_t = 50001)]
