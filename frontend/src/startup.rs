@@ -20,7 +20,7 @@ pub async fn build(config: Config) -> std::io::Result<Application> {
         Authenticator::from_settings(&config.auth).map_err(std::io::Error::other)?;
     let login = match config.auth.auth_mode {
         AuthMode::Session => Some(Arc::new(
-            SessionLogin::from_settings(&config.auth, &config.service)
+            SessionLogin::from_settings(&config.auth, &config.service, &authenticator)
                 .map_err(std::io::Error::other)?,
         )),
         _ => {

@@ -41,15 +41,19 @@ fn router(mode: &str) -> axum::Router {
         "--session-encryption-key",
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
     ]);
-    let login = (mode == "session")
-        .then(|| Arc::new(SessionLogin::from_settings(&config.auth, &config.service).unwrap()));
+    let authenticator = Authenticator::from_settings(&config.auth).unwrap();
+    let login = (mode == "session").then(|| {
+        Arc::new(
+            SessionLogin::from_settings(&config.auth, &config.service, &authenticator).unwrap(),
+        )
+    });
     app(
         CallState {
             sidecar: absent_sidecar(Duration::from_secs(1)),
             allowlist: Arc::new(config.call_allowlist.clone()),
         },
         config.service.enforced_app_token().cloned(),
-        Arc::new(Authenticator::from_settings(&config.auth).unwrap()),
+        Arc::new(authenticator),
         login,
     )
 }

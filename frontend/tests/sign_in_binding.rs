@@ -44,14 +44,15 @@ fn router() -> axum::Router {
         "--dapr-grpc-port",
         "1",
     ]);
-    let login = SessionLogin::from_settings(&config.auth, &config.service).unwrap();
+    let authenticator = Authenticator::from_settings(&config.auth).unwrap();
+    let login = SessionLogin::from_settings(&config.auth, &config.service, &authenticator).unwrap();
     app(
         CallState {
             sidecar: absent_sidecar(Duration::from_secs(1)),
             allowlist: Arc::new(config.call_allowlist.clone()),
         },
         None,
-        Arc::new(Authenticator::from_settings(&config.auth).unwrap()),
+        Arc::new(authenticator),
         Some(Arc::new(login)),
     )
 }

@@ -1,10 +1,13 @@
 //! How this frontend identifies callers, made once at start from the settings: the JWT
 //! validator, Easy Auth's headers, or nobody.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
 
+use super::issuer::Issuer;
+use super::jwks::KeySet;
 use super::jwt::JwtValidator;
 use super::{AuthError, AuthMode, AuthSettings, Caller, easyauth};
 
@@ -21,11 +24,13 @@ impl Authenticator {
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, String> {
         let validator = match (&settings.oidc_issuer, &settings.oidc_audience) {
             (Some(issuer), Some(audience)) => Some(JwtValidator::new(
-                issuer,
+                Arc::new(KeySet::new(
+                    Arc::new(Issuer::new(issuer)?),
+                    Duration::from_secs(settings.jwks_min_refresh_secs),
+                )),
                 audience,
                 &settings.jwt_algorithms,
                 settings.jwt_leeway_secs,
-                Duration::from_secs(settings.jwks_min_refresh_secs),
             )?),
             (None, None) => None,
             _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
@@ -55,6 +60,14 @@ impl Authenticator {
             Self::Off => tracing::warn!(
                 "AUTH_MODE=off: callers are NOT authenticated; anyone who reaches this app can use it"
             ),
+        }
+    }
+
+    /// The issuer's keys the bearer check uses, for the session sign-in's id_token check.
+    pub fn key_set(&self) -> Option<&Arc<KeySet>> {
+        match self {
+            Self::Jwt(validator) | Self::EasyAuth(Some(validator)) => Some(validator.keys()),
+            Self::EasyAuth(None) | Self::Off => None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The issuer's signing keys: found through its OpenID discovery document, kept in memory, and
+//! The issuer's signing keys: found through its OpenID discovery document ([`Issuer`]), kept in
+//! memory, and
 //! fetched again when a token names a key id not seen yet (the issuer rotated its keys), at
 //! most once per `min_refresh` so made-up key ids cannot turn into a flood of fetches. Until a
 //! failed fetch is retried, every token whose key is not cached gets that failure (a 503),
@@ -14,12 +15,10 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::AuthError;
-
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+use super::issuer::{Issuer, IssuerError};
 
 pub struct KeySet {
-    issuer: String,
-    http: reqwest::Client,
+    issuer: Arc<Issuer>,
     min_refresh: Duration,
     /// Read by every request; replaced whole after a fetch.
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
@@ -30,25 +29,23 @@ pub struct KeySet {
 
 #[derive(Default)]
 struct FetchState {
-    jwks_uri: Option<String>,
     fetched_at: Option<Instant>,
     /// Why the last fetch failed, if it did.
     failure: Option<AuthError>,
 }
 
 impl KeySet {
-    pub fn new(issuer: &str, min_refresh: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| format!("building the HTTP client for the issuer: {e}"))?;
-        Ok(Self {
-            issuer: issuer.to_owned(),
-            http,
+    pub fn new(issuer: Arc<Issuer>, min_refresh: Duration) -> Self {
+        Self {
+            issuer,
             min_refresh,
             keys: RwLock::default(),
             fetch: Mutex::default(),
-        })
+        }
+    }
+
+    pub fn issuer(&self) -> &Arc<Issuer> {
+        &self.issuer
     }
 
     /// The key with this id, fetching the key set first if it is unknown and the last fetch is
@@ -69,7 +66,7 @@ impl KeySet {
             // Counted as a fetch even when it fails, so a down issuer is not asked on every
             // request.
             state.fetched_at = Some(Instant::now());
-            match self.fetch_keys(&mut state).await {
+            match self.fetch_keys().await {
                 Ok(keys) => {
                     state.failure = None;
                     *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
@@ -89,19 +86,9 @@ impl KeySet {
         keys.get(kid).cloned()
     }
 
-    async fn fetch_keys(
-        &self,
-        state: &mut FetchState,
-    ) -> Result<HashMap<String, Arc<DecodingKey>>, AuthError> {
-        let jwks_uri = match &state.jwks_uri {
-            Some(uri) => uri.clone(),
-            None => {
-                let uri = self.discover().await?;
-                state.jwks_uri = Some(uri.clone());
-                uri
-            }
-        };
-        let set: JwkSetJson = self.get_json(&jwks_uri).await?;
+    async fn fetch_keys(&self) -> Result<HashMap<String, Arc<DecodingKey>>, AuthError> {
+        let jwks_uri = &self.issuer.discovery().await?.jwks_uri;
+        let set: JwkSetJson = self.issuer.get_json(jwks_uri).await?;
         let keys: HashMap<_, _> = set
             .keys
             .into_iter()
@@ -115,57 +102,23 @@ impl KeySet {
             .collect();
         tracing::info!(
             keys = keys.len(),
-            jwks_uri,
+            jwks_uri = jwks_uri.as_str(),
             "fetched the issuer's signing keys"
         );
         Ok(keys)
     }
-
-    /// `jwks_uri` from `<issuer>/.well-known/openid-configuration`, after checking the document
-    /// is the issuer's own.
-    async fn discover(&self) -> Result<String, AuthError> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let document: Discovery = self.get_json(&url).await?;
-        if document.issuer != self.issuer {
-            return Err(AuthError::KeysUnavailable(format!(
-                "the discovery document names issuer {:?}, not {:?}",
-                document.issuer, self.issuer
-            )));
-        }
-        Ok(document.jwks_uri)
-    }
-
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str) -> Result<T, AuthError> {
-        let unavailable = |e: reqwest::Error| {
-            let why = format!("{url}: {e}");
-            if e.is_connect() || e.is_timeout() {
-                AuthError::IssuerUnreachable(why)
-            } else {
-                AuthError::KeysUnavailable(why)
-            }
-        };
-        self.http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)
-    }
-}
-
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
 }
 
 #[derive(Deserialize)]
 struct JwkSetJson {
     keys: Vec<serde_json::Value>,
+}
+
+impl From<IssuerError> for AuthError {
+    fn from(error: IssuerError) -> Self {
+        match error {
+            IssuerError::Unreachable(why) => Self::IssuerUnreachable(why),
+            IssuerError::BadAnswer(why) => Self::KeysUnavailable(why),
+        }
+    }
 }

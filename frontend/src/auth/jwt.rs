@@ -2,7 +2,7 @@
 //! the signature must verify with the issuer's key named by `kid`, and `iss`, `aud`, `exp`,
 //! `nbf` and `iat` must hold, with a small leeway for clock skew.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -11,14 +11,14 @@ use serde::Deserialize;
 use super::jwks::KeySet;
 use super::{AuthError, Caller};
 
+/// One per audience; validators of one issuer share its [`KeySet`].
 pub struct JwtValidator {
-    keys: KeySet,
+    keys: Arc<KeySet>,
     /// One validation per allowed algorithm, each accepting only its own: jsonwebtoken refuses
     /// a token when any algorithm its validation lists is of another family than the key's,
     /// so one validation listing RS256 and ES256 would refuse every token.
     validations: Vec<(Algorithm, Validation)>,
     leeway_secs: u64,
-    issuer: String,
     audience: String,
 }
 
@@ -37,15 +37,15 @@ struct Claims {
 
 impl JwtValidator {
     pub fn new(
-        issuer: &str,
+        keys: Arc<KeySet>,
         audience: &str,
         algorithms: &[Algorithm],
         leeway_secs: u64,
-        jwks_min_refresh: Duration,
     ) -> Result<Self, String> {
         if algorithms.is_empty() {
             return Err("JWT_ALGORITHMS is empty".into());
         }
+        let issuer = keys.issuer().url();
         let validations = algorithms
             .iter()
             .map(|&algorithm| {
@@ -59,16 +59,20 @@ impl JwtValidator {
             })
             .collect();
         Ok(Self {
-            keys: KeySet::new(issuer, jwks_min_refresh)?,
+            keys,
             validations,
             leeway_secs,
-            issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
     }
 
+    /// The issuer's keys, for another validator of the same issuer.
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        self.keys.issuer().url()
     }
 
     pub fn audience(&self) -> &str {

@@ -2,7 +2,7 @@
 //! (defence in depth), in the mode `AUTH_MODE` chooses:
 //!
 //! - `jwt` (the default): `Authorization: Bearer <JWT>`, validated against the issuer's keys
-//!   ([`jwt`], keys from [`jwks`]).
+//!   ([`jwt`], keys from [`jwks`], found through the one [`issuer`] client).
 //! - `easyauth`: Azure Container Apps' built-in authentication has signed the user in and
 //!   passes who it is in `X-MS-CLIENT-PRINCIPAL*` headers ([`easyauth`]); a bearer token, when
 //!   present and an issuer is configured, is validated as in `jwt` mode.
@@ -19,6 +19,7 @@ pub mod authenticator;
 pub mod caller;
 pub mod easyauth;
 pub mod error;
+pub mod issuer;
 pub mod jwks;
 pub mod jwt;
 pub mod middleware;

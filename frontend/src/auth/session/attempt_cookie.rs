@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::cookie;
 use super::keys::AttemptKey;
 use super::records::{LoginAttempt, now};
-use super::{ATTEMPT_TTL, well_formed_state};
+use super::{ATTEMPT_TTL, is_random_id};
 
 pub const PREFIX: &str = "__Host-signin-";
 /// Sign-ins one browser may have in progress at once (tabs); a fourth drops the oldest.
@@ -97,7 +97,7 @@ pub fn make_room(key: &AttemptKey, headers: &HeaderMap, new_len: usize) -> Vec<H
         let Some(state) = cookie_name.strip_prefix(PREFIX) else {
             continue;
         };
-        let created_at = well_formed_state(state)
+        let created_at = is_random_id(state)
             .then(|| key.open(value, state))
             .flatten()
             .and_then(|plain| serde_json::from_slice::<Sealed>(&plain).ok())

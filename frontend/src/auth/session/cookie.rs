@@ -5,10 +5,9 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-pub const NAME: &str = "__Host-session";
+use super::is_random_id;
 
-/// A session id is 32 random bytes in base64url (43 characters); anything else is not one.
-const ID_LENGTH: usize = 43;
+pub const NAME: &str = "__Host-session";
 
 /// Every cookie the browser sent, as (name, value).
 pub fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
@@ -26,12 +25,7 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
     pairs(headers)
         .find(|(name, _)| *name == NAME)
         .map(|(_, value)| value.trim().to_owned())
-        .filter(|id| {
-            id.len() == ID_LENGTH
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        .filter(|id| is_random_id(id))
 }
 
 /// `Set-Cookie` for a new session. `Secure` always: browsers treat `http://127.0.0.1` and
@@ -54,7 +48,7 @@ mod tests {
 
     #[test]
     fn only_a_well_formed_id_under_our_name_is_read() {
-        let id = "a".repeat(ID_LENGTH);
+        let id = "a".repeat(43);
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,

@@ -44,7 +44,7 @@ pub async fn require_session(
     let session = match session {
         Ok(Some(session)) => session,
         Ok(None) => return sign_in_first(&request, had_cookie),
-        Err(response) => return response,
+        Err(unavailable) => return unavailable.into_response(),
     };
     let caller = Caller {
         subject: session.subject.clone(),
@@ -61,6 +61,35 @@ const REFRESH_CLAIM: Duration = Duration::from_secs(15);
 const WAIT_ROUNDS: usize = 25;
 const WAIT_STEP: Duration = Duration::from_millis(200);
 
+/// Why a request's session cannot be had just now: a 503 the browser may try again.
+#[derive(Debug, thiserror::Error)]
+enum SessionUnavailable {
+    #[error("the session store did not answer; try again in a moment")]
+    Store(StoreError),
+    #[error(
+        "the session is being renewed and that takes longer than it should; try again in a moment"
+    )]
+    RenewalTooSlow,
+    #[error("the identity provider cannot be reached to renew the session; try again in a moment")]
+    ProviderUnreachable,
+}
+
+impl IntoResponse for SessionUnavailable {
+    fn into_response(self) -> Response {
+        let retry_after = match &self {
+            Self::Store(error) => {
+                tracing::warn!(%error, "the session store failed");
+                1
+            }
+            Self::RenewalTooSlow => 1,
+            Self::ProviderUnreachable => 5,
+        };
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
+            .with_retry_after(retry_after)
+            .into_response()
+    }
+}
+
 /// The session under `id` with an access token good for more than [`REFRESH_BEFORE`], or
 /// `None` once it has ended (absent, expired, or its refresh refused).
 ///
@@ -70,13 +99,16 @@ const WAIT_STEP: Duration = Duration::from_millis(200);
 /// the new one. Without this, two replicas would both send the same refresh token, and a
 /// provider that rotates them (Entra ID, the local one) takes the second use as a stolen
 /// token and revokes the grant: the user would be signed out.
-async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Session>, Response> {
+async fn current_session(
+    login: &SessionLogin,
+    id: &str,
+) -> Result<Option<Session>, SessionUnavailable> {
     let key = login.keys.record_key(id);
     for _ in 0..WAIT_ROUNDS {
         let (session, etag) = match login.store.get::<Session>(&key).await {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
-            Err(error) => return Err(store_unavailable(&error)),
+            Err(error) => return Err(SessionUnavailable::Store(error)),
         };
         let now = now();
         if session.expires_at > now + REFRESH_BEFORE.as_secs() {
@@ -102,7 +134,7 @@ async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Sessio
             Ok(()) => {}
             // Another request claimed it (or refreshed, or signed out) first: look again.
             Err(StoreError::Conflict) => continue,
-            Err(error) => return Err(store_unavailable(&error)),
+            Err(error) => return Err(SessionUnavailable::Store(error)),
         }
         // The ETag of the claim just written, which the refreshed session is saved over.
         match login.store.get::<Session>(&key).await {
@@ -111,15 +143,10 @@ async fn current_session(login: &SessionLogin, id: &str) -> Result<Option<Sessio
             }
             Ok(Some(_)) => continue,
             Ok(None) => return Ok(None),
-            Err(error) => return Err(store_unavailable(&error)),
+            Err(error) => return Err(SessionUnavailable::Store(error)),
         }
     }
-    Err(Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the session is being renewed and that takes longer than it should; try again in a moment",
-    )
-    .with_retry_after(1)
-    .into_response())
+    Err(SessionUnavailable::RenewalTooSlow)
 }
 
 /// What is left of the session's life (`SESSION_TTL` from its start), at least a second.
@@ -137,7 +164,7 @@ async fn refresh(
     key: &str,
     session: Session,
     etag: &str,
-) -> Result<Option<Session>, Response> {
+) -> Result<Option<Session>, SessionUnavailable> {
     let now = now();
     let refreshed = match login.provider.refresh(&session).await {
         Ok(refreshed) => refreshed,
@@ -154,12 +181,7 @@ async fn refresh(
                 error = why,
                 "the refresh failed and the access token has expired"
             );
-            return Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the identity provider cannot be reached to renew the session; try again in a moment",
-            )
-            .with_retry_after(5)
-            .into_response());
+            return Err(SessionUnavailable::ProviderUnreachable);
         }
         Err(error) => {
             // Refused (revoked, expired, used): the session ends here, for every replica.
@@ -186,20 +208,10 @@ async fn refresh(
         // Signed out meanwhile (the only other writer of a claimed session).
         Err(StoreError::Conflict) => match login.store.get::<Session>(key).await {
             Ok(found) => Ok(found.map(|(session, _)| session)),
-            Err(error) => Err(store_unavailable(&error)),
+            Err(error) => Err(SessionUnavailable::Store(error)),
         },
-        Err(error) => Err(store_unavailable(&error)),
+        Err(error) => Err(SessionUnavailable::Store(error)),
     }
-}
-
-fn store_unavailable(error: &StoreError) -> Response {
-    tracing::warn!(%error, "the session store failed");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the session store did not answer; try again in a moment",
-    )
-    .with_retry_after(1)
-    .into_response()
 }
 
 /// No session: a page load goes to sign in and comes back here; anything else is a 401. A

@@ -5,8 +5,8 @@
 //! - [`routes`]: `GET /auth/login?return=`, `GET /auth/callback`, `POST /auth/logout`;
 //! - [`guard`]: the middleware of the browser paths (`/`, `/page/…`): the session of the
 //!   request's cookie, its access token refreshed when it expires within a minute;
-//! - [`provider`]: discovery, the code flow, the refresh, the id_token check (over
-//!   [`http_client`], the app's reqwest);
+//! - [`provider`]: the code flow, the refresh, the id_token check (over [`http_client`], the
+//!   issuer's client; its endpoints from the app's one discovery, its keys the bearer check's);
 //! - [`attempt_cookie`]: a sign-in in progress, sealed in the browser that started it;
 //! - [`store`]: sessions ([`records`]) in the `sessionstore` component, under a keyed hash
 //!   of their id; [`keys`]: the app's keys for both;
@@ -29,6 +29,7 @@ pub mod settings;
 pub mod sign_in_error;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use oauth2::url::{Host, Url};
@@ -37,8 +38,9 @@ use service_kit::settings::ServiceSettings;
 use self::keys::SessionKeys;
 use self::provider::Provider;
 use self::store::SessionStore;
-use super::AuthSettings;
+use super::jwks::KeySet;
 use super::jwt::JwtValidator;
+use super::{AuthSettings, Authenticator};
 
 pub use guard::require_session;
 pub use settings::SessionSettings;
@@ -46,11 +48,12 @@ pub use settings::SessionSettings;
 /// How long a browser may take at the provider before its sign-in attempt is forgotten.
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
 
-/// `state` is 32 random bytes in base64url, as made by [`provider::Provider::start`]; it also
-/// names the attempt's cookie, so nothing else is taken for one.
-pub fn well_formed_state(state: &str) -> bool {
-    state.len() == 43
-        && state
+/// Whether `value` is 32 random bytes in base64url (43 characters), as the session ids and the
+/// sign-in's `state` are made (`CsrfToken::new_random_len(32)`): what the session cookie and
+/// the attempt cookie's name may hold, so nothing else is taken for one.
+pub fn is_random_id(value: &str) -> bool {
+    value.len() == 43
+        && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -68,7 +71,12 @@ pub struct SessionLogin {
 }
 
 impl SessionLogin {
-    pub fn from_settings(auth: &AuthSettings, service: &ServiceSettings) -> Result<Self, String> {
+    /// On the bearer check's issuer: one discovery and one cache of its keys for both.
+    pub fn from_settings(
+        auth: &AuthSettings,
+        service: &ServiceSettings,
+        authenticator: &Authenticator,
+    ) -> Result<Self, String> {
         let session = &auth.session;
         let needed = |value: Option<String>, name: &str| {
             value.ok_or_else(|| format!("AUTH_MODE=session needs {name}"))
@@ -95,15 +103,18 @@ impl SessionLogin {
             .map(|url| url.origin().ascii_serialization())
             .map_err(|e| format!("OIDC_ISSUER is not a URL: {e}"))?;
         // The id_token is for this client (its `aud`), signed by the issuer.
+        let issuer_keys: &Arc<KeySet> = authenticator
+            .key_set()
+            .filter(|keys| keys.issuer().url() == issuer)
+            .ok_or("AUTH_MODE=session signs in at the issuer whose bearer tokens /call takes")?;
         let id_tokens = JwtValidator::new(
-            &issuer,
+            issuer_keys.clone(),
             &client_id,
             &auth.jwt_algorithms,
             auth.jwt_leeway_secs,
-            Duration::from_secs(auth.jwks_min_refresh_secs),
         )?;
         let provider = Provider::new(
-            &issuer,
+            issuer_keys.issuer().clone(),
             &client_id,
             &client_secret,
             &redirect_url,

@@ -1,9 +1,10 @@
-//! The identity provider as the login sees it: its endpoints (from discovery, fetched once on
-//! first use), the authorization code flow with PKCE (S256) and a nonce, the code exchange, the
+//! The identity provider as the login sees it: its endpoints (from the app's one [`Issuer`]
+//! discovery), the authorization code flow with PKCE (S256) and a nonce, the code exchange, the
 //! refresh, and the id_token check. The id_token is verified with the app's own JWT validator
-//! (jsonwebtoken on aws-lc-rs, keys from the same discovery): signature, `iss`, `aud` (this
+//! on the bearer check's key set (jsonwebtoken on aws-lc-rs): signature, `iss`, `aud` (this
 //! client), `exp`/`nbf`, then its `nonce` against the attempt's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -20,8 +21,9 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::http_client;
+use super::http_client::ProviderHttp;
 use super::records::{LoginAttempt, Session, now};
+use crate::auth::issuer::{Issuer, IssuerError};
 use crate::auth::jwt::JwtValidator;
 
 /// The OpenID token response: OAuth2's, plus the `id_token`.
@@ -60,27 +62,18 @@ pub enum ProviderError {
     BadIdToken(String),
 }
 
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    #[serde(default)]
-    end_session_endpoint: Option<String>,
-}
-
 struct Endpoints {
     client: Client,
     end_session: Option<String>,
 }
 
 pub struct Provider {
-    issuer: String,
+    issuer: Arc<Issuer>,
     client_id: String,
     client_secret: String,
     redirect_url: String,
     scopes: Vec<String>,
-    http: http_client::ProviderHttp,
+    http: ProviderHttp,
     endpoints: OnceCell<Endpoints>,
     id_tokens: JwtValidator,
 }
@@ -92,7 +85,7 @@ pub struct SignedIn {
 
 impl Provider {
     pub fn new(
-        issuer: &str,
+        issuer: Arc<Issuer>,
         client_id: &str,
         client_secret: &str,
         redirect_url: &str,
@@ -108,12 +101,12 @@ impl Provider {
             scopes.insert(0, "openid".to_owned());
         }
         Ok(Self {
-            issuer: issuer.to_owned(),
+            http: ProviderHttp(issuer.http().clone()),
+            issuer,
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
             redirect_url: redirect_url.to_owned(),
             scopes,
-            http: http_client::client()?,
             endpoints: OnceCell::new(),
             id_tokens,
         })
@@ -125,46 +118,38 @@ impl Provider {
     }
 
     async fn discover(&self) -> Result<Endpoints, ProviderError> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let unavailable = |e: reqwest::Error| ProviderError::Unavailable(format!("{url}: {e}"));
-        let document: Discovery = self
-            .http
-            .0
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        if document.issuer != self.issuer {
-            return Err(ProviderError::Unavailable(format!(
-                "the discovery document names issuer {:?}, not {:?}",
-                document.issuer, self.issuer
-            )));
-        }
+        let document = self.issuer.discovery().await.map_err(
+            |(IssuerError::Unreachable(why) | IssuerError::BadAnswer(why))| {
+                ProviderError::Unavailable(why)
+            },
+        )?;
+        let missing = |what: &str| {
+            ProviderError::Unavailable(format!("its discovery document has no {what}"))
+        };
+        let authorization_endpoint = document
+            .authorization_endpoint
+            .clone()
+            .ok_or_else(|| missing("authorization_endpoint"))?;
+        let token_endpoint = document
+            .token_endpoint
+            .clone()
+            .ok_or_else(|| missing("token_endpoint"))?;
         let bad = |what: &str, e: oauth2::url::ParseError| {
             ProviderError::Unavailable(format!("its {what} is not a URL: {e}"))
         };
         let client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.client_secret.clone()))
             .set_auth_uri(
-                AuthUrl::new(document.authorization_endpoint)
+                AuthUrl::new(authorization_endpoint)
                     .map_err(|e| bad("authorization_endpoint", e))?,
             )
-            .set_token_uri(
-                TokenUrl::new(document.token_endpoint).map_err(|e| bad("token_endpoint", e))?,
-            )
+            .set_token_uri(TokenUrl::new(token_endpoint).map_err(|e| bad("token_endpoint", e))?)
             .set_redirect_uri(
                 RedirectUrl::new(self.redirect_url.clone()).map_err(|e| bad("redirect URL", e))?,
             );
         Ok(Endpoints {
             client,
-            end_session: document.end_session_endpoint,
+            end_session: document.end_session_endpoint.clone(),
         })
     }
 

@@ -15,7 +15,7 @@ use oauth2::url::form_urlencoded;
 use super::pages::page;
 use super::records::Session;
 use super::sign_in_error::SignInError;
-use super::{SessionLogin, attempt_cookie, cookie, return_path, well_formed_state};
+use super::{SessionLogin, attempt_cookie, cookie, is_random_id, return_path};
 use crate::cross_site;
 
 pub fn router(login: Arc<SessionLogin>) -> Router {
@@ -82,7 +82,7 @@ async fn callback(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let state = query_value(&uri, "state").filter(|state| well_formed_state(state));
+    let state = query_value(&uri, "state").filter(|state| is_random_id(state));
     let mut response = match finish(&login, &uri, &headers, state.as_deref()).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
