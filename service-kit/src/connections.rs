@@ -290,6 +290,8 @@ async fn turn_away(tcp: TcpStream, limits: Limits, _turning_away: OwnedSemaphore
 
 /// What a connection is doing, for its timeouts: requests in flight, when it last became idle,
 /// and when the first byte of its next request came. Times are milliseconds since `opened`.
+/// Kept rather than hyper's `header_read_timeout`, which cannot tell a slow client from a
+/// kept-alive one.
 struct Activity {
     opened: Instant,
     in_flight: AtomicUsize,

@@ -9,6 +9,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
+use mime::Mime;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::Problem;
@@ -134,24 +135,22 @@ fn kind_of(first: u8) -> &'static str {
 
 fn check_content_type(value: Option<&axum::http::HeaderValue>) -> Result<(), Problem> {
     let Some(value) = value else { return Ok(()) };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let is_json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if is_json || essence == "application/x-www-form-urlencoded" {
+    let text = value.to_str().unwrap_or_default();
+    let accepted = text.parse::<Mime>().is_ok_and(|mime| {
+        mime.type_() == mime::APPLICATION
+            && (mime.subtype() == mime::JSON
+                || mime.suffix() == Some(mime::JSON)
+                || mime.subtype() == mime::WWW_FORM_URLENCODED)
+    });
+    if accepted {
         Ok(())
     } else {
+        let essence = text.split(';').next().unwrap_or_default().trim();
         Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "expected Content-Type application/json, got {:?}",
-                echo(&essence)
+                echo(&essence.to_ascii_lowercase())
             ),
         ))
     }
@@ -253,6 +252,7 @@ mod tests {
             Some("application/json"),
             Some("application/json; charset=utf-8"),
             Some("application/merge-patch+json"),
+            Some("Application/JSON"),
             Some("application/x-www-form-urlencoded"),
             None,
         ] {

@@ -4,6 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::telemetry::{LogFormat, SamplingSettings};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -144,19 +146,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// A token or password: printed as `[redacted]` so it never reaches a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A token or password: printed as `[redacted]` so it never reaches a log line, zeroed in
+/// memory when dropped (`secrecy`), and with no `==`: a comparison of secrets is written where
+/// it happens, in constant time (see `app_token.rs`).
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Self(value)
+        Self(SecretString::from(value))
     }
 }
 
@@ -164,7 +168,7 @@ impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
+        Ok(Self(SecretString::from(s)))
     }
 }
 
@@ -200,6 +204,9 @@ mod tests {
             "{printed}"
         );
         assert_eq!(config.service.dapr_api_token.unwrap().expose(), "hunter2");
+        let secret = Secret::from("hunter2".to_owned());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(secret.clone().expose(), "hunter2");
     }
 
     #[test]
