@@ -77,7 +77,7 @@ impl Default for Limits {
     }
 }
 
-/// When the request being handled must be answered: put on every request by [`serve`], read by
+/// When the request being handled must be answered: put on every request by [`serve_bounded`], read by
 /// the router's deadline and by [`crate::json::JsonBody`] (a body still arriving then is a 408).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
@@ -92,7 +92,9 @@ const TURNED_AWAY_AT_ONCE: usize = 32;
 
 /// Serves `router` on `listener` with `limits` until `stop` completes; then stops accepting,
 /// lets requests in flight finish within `limits.shutdown_timeout`, and closes what is left.
-pub async fn serve(
+/// Knows nothing of the sidecar: the app's serving loop is
+/// [`crate::server::serve_awaiting_sidecar`]; this alone serves `/metrics`.
+pub async fn serve_bounded(
     listener: TcpListener,
     router: Router,
     limits: Limits,
@@ -475,7 +477,12 @@ mod tests {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        tokio::spawn(serve_bounded(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         address
     }
 

@@ -21,7 +21,8 @@ use crate::problem::echo;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How deeply a JSON body may nest objects and arrays: serde_json's own limit when it reads
-/// into types, where a body deeper than this fails as if it were not JSON.
+/// into types, where a body deeper than this fails as if it were not JSON. (What the backend
+/// stores nests less: `backend::value::MAX_DEPTH`, 64.)
 pub const MAX_DEPTH: usize = 128;
 
 /// Why JSON text that parses is still refused: nested too deep, or a number that is no 64-bit
