@@ -43,26 +43,17 @@ pub struct ServiceSettings {
     #[arg(long, env = "SIDECAR_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub sidecar_timeout: Duration,
 
-    /// The old name of `SIDECAR_TIMEOUT`, in milliseconds; still accepted.
-    #[arg(
-        long,
-        env = "SIDECAR_TIMEOUT_MS",
-        hide = true,
-        conflicts_with = "sidecar_timeout"
-    )]
-    pub sidecar_timeout_ms: Option<u64>,
-
     /// How long start-up waits for the sidecar to answer before the app gives up.
     #[arg(long, env = "SIDECAR_WAIT", default_value = "60s", value_parser = parse_duration)]
     pub sidecar_wait: Duration,
 
-    /// The old name of `SIDECAR_WAIT`, in seconds; still accepted.
-    #[arg(
-        long,
-        env = "SIDECAR_WAIT_SECS",
-        hide = true,
-        conflicts_with = "sidecar_wait"
-    )]
+    /// The old names of the two above, still accepted: `SIDECAR_TIMEOUT_MS` in milliseconds,
+    /// `SIDECAR_WAIT_SECS` in seconds.
+    #[arg(long, env = "SIDECAR_TIMEOUT_MS", hide = true)]
+    #[arg(conflicts_with = "sidecar_timeout")]
+    pub sidecar_timeout_ms: Option<u64>,
+    #[arg(long, env = "SIDECAR_WAIT_SECS", hide = true)]
+    #[arg(conflicts_with = "sidecar_wait")]
     pub sidecar_wait_secs: Option<u64>,
 
     /// How long a connection may take to send a request's headers: from the moment it is
@@ -129,14 +120,12 @@ impl ServiceSettings {
 
     /// `SIDECAR_TIMEOUT`, or the old `SIDECAR_TIMEOUT_MS` where that is set instead.
     pub fn sidecar_timeout(&self) -> Duration {
-        self.sidecar_timeout_ms
-            .map_or(self.sidecar_timeout, Duration::from_millis)
+        (self.sidecar_timeout_ms.map(Duration::from_millis)).unwrap_or(self.sidecar_timeout)
     }
 
     /// `SIDECAR_WAIT`, or the old `SIDECAR_WAIT_SECS` where that is set instead.
     pub fn sidecar_wait(&self) -> Duration {
-        self.sidecar_wait_secs
-            .map_or(self.sidecar_wait, Duration::from_secs)
+        (self.sidecar_wait_secs.map(Duration::from_secs)).unwrap_or(self.sidecar_wait)
     }
 
     /// The app token to check on incoming requests, if it is to be checked.
