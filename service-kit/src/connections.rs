@@ -448,7 +448,8 @@ mod tests {
 
     use axum::routing::{get, post};
     use serde_json::Value;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use test_support::raw_http;
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
     use crate::json::JsonBody;
@@ -489,41 +490,14 @@ mod tests {
     /// Everything the server sends until it closes the connection, waiting at most `wait`;
     /// `None` if it is still open then.
     async fn until_closed(tcp: &mut TcpStream, wait: Duration) -> Option<String> {
-        let mut received = Vec::new();
-        let read = tokio::time::timeout(wait, tcp.read_to_end(&mut received)).await;
-        match read {
-            Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
-            Err(_) => None,
-        }
+        raw_http::until_closed(tcp, wait)
+            .await
+            .map(|closed| closed.received)
     }
 
     /// One response's head and body, read by its Content-Length, within a second.
     async fn response(tcp: &mut TcpStream) -> String {
-        let mut received = Vec::new();
-        let mut buffer = [0u8; 4096];
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let text = String::from_utf8_lossy(&received).into_owned();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|line| {
-                        line.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(str::to_owned)
-                    })
-                    .and_then(|length| length.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    return text;
-                }
-            }
-            let read = tokio::time::timeout_at(deadline, tcp.read(&mut buffer)).await;
-            match read {
-                Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buffer[..n]),
-                _ => return String::from_utf8_lossy(&received).into_owned(),
-            }
-        }
+        raw_http::answer(tcp, Duration::from_secs(1)).await.text()
     }
 
     async fn get_hello(address: SocketAddr) -> String {
