@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use backend::startup::app;
-use backend::state_store::{Consistency, StateStore};
+use backend::state_store::{Consistency, StateClient};
 use serde_json::{Value, json};
 use service_kit::SidecarClient;
 use service_kit::settings::Secret;
@@ -22,7 +22,7 @@ struct TestApp {
 async fn spawn_app(app_token: Option<&str>) -> TestApp {
     let sidecar = MockServer::start().await;
     let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
-    let store = StateStore::new(client.clone(), "statestore".into(), Consistency::Strong);
+    let store = StateClient::new(client.clone(), "statestore".into(), Consistency::Strong);
     let router = app(
         store,
         &client,
@@ -343,7 +343,7 @@ async fn an_unreachable_sidecar_is_503_and_dapr_failures_are_502() {
 
     let nobody = service_kit::testing::absent_sidecar(Duration::from_secs(2));
     let router = backend::startup::app(
-        StateStore::new(nobody.clone(), "statestore".into(), Consistency::Strong),
+        StateClient::new(nobody.clone(), "statestore".into(), Consistency::Strong),
         &nobody,
         None,
     );
