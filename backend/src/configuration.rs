@@ -21,3 +21,25 @@ pub struct Config {
     #[arg(long, env = "STATE_CONSISTENCY", value_enum, default_value_t = Consistency::Strong)]
     pub state_consistency: Consistency,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The backend's settings, each secret set: none shows in `{:?}`.
+    #[test]
+    fn no_secret_shows_in_the_debug_output_of_the_settings() {
+        let config = Config::parse_from([
+            "backend",
+            "--dapr-api-token",
+            "hunter2",
+            "--app-api-token",
+            "swordfish",
+        ]);
+        let printed = format!("{config:?}");
+        for secret in ["hunter2", "swordfish"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+}

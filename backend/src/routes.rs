@@ -13,9 +13,9 @@ use service_kit::Problem;
 use service_kit::json::JsonBody;
 
 use crate::key::StateKey;
-use crate::state_store::{StateError, StateStore};
+use crate::state_store::{StateClient, StateError};
 
-pub fn router(store: StateStore) -> Router {
+pub fn router(store: StateClient) -> Router {
     Router::new()
         .route("/savestate", post(save_state))
         .route("/state/{*key}", get(read_state).delete(delete_state))
@@ -38,7 +38,7 @@ struct SaveRequest {
 }
 
 async fn save_state(
-    State(store): State<StateStore>,
+    State(store): State<StateClient>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<SaveRequest>,
 ) -> Result<Response, Problem> {
@@ -65,7 +65,7 @@ async fn save_state(
         .map_err(|e| state_problem(e, &key))?;
     // A plain save is one state operation, and Dapr's save says nothing of the new version:
     // the answer does not claim an ETag. Asked for one, it is read back, and given only if it
-    // is this save's version (see `StateStore::etag_of`); else `etag` is null and
+    // is this save's version (see `StateClient::etag_of`); else `etag` is null and
     // `etagUnknown` says why. The save itself has happened either way.
     if etag.is_none() && !request.return_etag {
         return Ok(axum::Json(json!({"key": key.as_str()})).into_response());
@@ -92,7 +92,7 @@ async fn save_state(
 }
 
 async fn read_state(
-    State(store): State<StateStore>,
+    State(store): State<StateClient>,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let key = key_in_path(key)?;
@@ -108,7 +108,7 @@ async fn read_state(
 }
 
 async fn delete_state(
-    State(store): State<StateStore>,
+    State(store): State<StateClient>,
     key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {

@@ -7,13 +7,13 @@ use service_kit::settings::Secret;
 
 use crate::configuration::Config;
 use crate::routes;
-use crate::state_store::StateStore;
+use crate::state_store::StateClient;
 
 pub async fn build(config: Config) -> std::io::Result<Application> {
     tracing::info!(statestore = %config.statestore, consistency = ?config.state_consistency, "backend settings");
     let app_token = config.service.enforced_app_token().cloned();
     Application::build("backend", &config.service, |sidecar| {
-        let store = StateStore::new(
+        let store = StateClient::new(
             sidecar.clone(),
             config.statestore.clone(),
             config.state_consistency,
@@ -24,6 +24,6 @@ pub async fn build(config: Config) -> std::io::Result<Application> {
 }
 
 /// The whole backend as a router, for serving and for `oneshot` tests.
-pub fn app(store: StateStore, sidecar: &SidecarClient, app_token: Option<Secret>) -> Router {
+pub fn app(store: StateClient, sidecar: &SidecarClient, app_token: Option<Secret>) -> Router {
     with_common_routes(routes::router(store), sidecar, app_token)
 }

@@ -4,7 +4,7 @@
 //! What a save costs the store: a plain save is one operation, and Dapr's save answers nothing
 //! about the new version, so a plain save does not know its ETag. Asking for the ETag adds a
 //! read back, which gives it only if the key still holds the value just written
-//! ([`StateStore::etag_of`]); a conditional save also reads first, to check the ETag against
+//! ([`StateClient::etag_of`]); a conditional save also reads first, to check the ETag against
 //! the stored version.
 //!
 //! The calls go to the sidecar's HTTP API. Its gRPC API (through the Dapr SDK's generated
@@ -41,10 +41,11 @@ impl Consistency {
     }
 }
 
-/// Handlers' state: axum clones it for every request, so it holds nothing that allocates to
-/// clone.
+/// The client of one Dapr state store, through the sidecar (not to be taken for
+/// `launcher::StateStore`, which names the store a run uses). Handlers' state: axum clones it
+/// for every request, so it holds nothing that allocates to clone.
 #[derive(Clone, Debug)]
-pub struct StateStore {
+pub struct StateClient {
     sidecar: SidecarClient,
     name: Arc<str>,
     consistency: Consistency,
@@ -61,7 +62,7 @@ pub struct Stored {
 /// The ETag as the backend's callers see it. Stores write ETags differently: SQLite's are bare
 /// (`3f2a…`), Cosmos DB's carry their own quotes (`"00000000-…"`), and Dapr passes either on as
 /// it is. Callers always get the bare text (in quotes in the `ETag` header), and a conditional
-/// write or delete sends the store its own text again (see [`StateStore::store_etag`]).
+/// write or delete sends the store its own text again (see [`StateClient::store_etag`]).
 pub fn bare_etag(etag: &str) -> &str {
     etag.strip_prefix('"')
         .and_then(|inner| inner.strip_suffix('"'))
@@ -88,7 +89,7 @@ pub enum StateError {
     },
 }
 
-impl StateStore {
+impl StateClient {
     /// The store `name` through this sidecar client (the one the app's readiness uses).
     pub fn new(sidecar: SidecarClient, name: String, consistency: Consistency) -> Self {
         Self {

@@ -24,7 +24,10 @@ use service_kit::json::tokens::{self, Token};
 use service_kit::problem::echo;
 
 /// How deeply `data` may nest objects and arrays: deep enough for any document, and well
-/// within every store's own limit (Go's decoder stops at 10,000).
+/// within every store's own limit (Go's decoder stops at 10,000). Below the request body's
+/// 128 ([`service_kit::json::MAX_DEPTH`], serde_json's own limit) on purpose: `data` sits inside
+/// the body, and is kept inside the store's own document, so it gets the smaller share and a
+/// detail that names `data`.
 pub const MAX_DEPTH: usize = 64;
 
 /// The largest integer every JSON reader holds exactly: 2^53 − 1.

@@ -5,10 +5,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use backend::startup::app;
-use backend::state_store::{Consistency, StateStore};
+use backend::state_store::{Consistency, StateClient};
 use serde_json::{Value, json};
 use service_kit::SidecarClient;
 use service_kit::settings::Secret;
+use test_support::Answer;
 use tower::ServiceExt;
 use wiremock::matchers::{body_json, header as has_header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,16 +19,10 @@ struct TestApp {
     router: axum::Router,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
 async fn spawn_app(app_token: Option<&str>) -> TestApp {
     let sidecar = MockServer::start().await;
     let client = SidecarClient::new(sidecar.uri(), None, Duration::from_secs(2)).unwrap();
-    let store = StateStore::new(client.clone(), "statestore".into(), Consistency::Strong);
+    let store = StateClient::new(client.clone(), "statestore".into(), Consistency::Strong);
     let router = app(
         store,
         &client,
@@ -39,23 +34,20 @@ async fn spawn_app(app_token: Option<&str>) -> TestApp {
 impl TestApp {
     async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
+        let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!("not JSON: {status} {:?}", String::from_utf8_lossy(&bytes))
-            })
-        };
-        Answer {
+        let answer = Answer {
             status,
             headers,
-            body,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        if !answer.text.is_empty() {
+            answer.json(); // every answer with a body is JSON
         }
+        answer
     }
 
     async fn save(&self, body: &str) -> Answer {
@@ -75,13 +67,6 @@ impl TestApp {
             .mount(&self.sidecar)
             .await;
     }
-}
-
-fn is_problem(answer: &Answer) -> bool {
-    answer.headers[header::CONTENT_TYPE] == "application/problem+json"
-        && answer.body["detail"]
-            .as_str()
-            .is_some_and(|detail| !detail.is_empty())
 }
 
 #[tokio::test]
@@ -105,8 +90,8 @@ async fn a_plain_save_is_one_state_call_storing_json_and_claims_no_etag() {
         let answer = app
             .save(&format!(r#"{{"key":"mykey","data":{data}}}"#))
             .await;
-        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-        assert_eq!(answer.body, json!({"key": "mykey"}));
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body());
+        assert_eq!(answer.body(), json!({"key": "mykey"}));
         assert!(!answer.headers.contains_key(header::ETAG));
         let calls = app.sidecar.received_requests().await.unwrap();
         assert_eq!(calls.len(), 1, "one state operation, no read-back");
@@ -126,8 +111,8 @@ async fn asked_for_its_etag_a_save_reads_back_the_version_it_wrote() {
     let answer = app
         .save(r#"{"key":"k","data":{"a":"x","n":1.0},"returnEtag":true}"#)
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    assert_eq!(answer.body, json!({"key": "k", "etag": "7"}));
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body());
+    assert_eq!(answer.body(), json!({"key": "k", "etag": "7"}));
     assert_eq!(answer.headers[header::ETAG], "\"7\"");
 }
 
@@ -143,15 +128,15 @@ async fn when_another_write_lands_before_the_read_back_no_etag_is_claimed() {
     let answer = app
         .save(r#"{"key":"k","data":{"n":1},"returnEtag":true}"#)
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    assert_eq!(answer.body["etag"], Value::Null);
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body());
+    assert_eq!(answer.body()["etag"], Value::Null);
     assert!(
-        answer.body["etagUnknown"]
+        answer.body()["etagUnknown"]
             .as_str()
             .unwrap()
             .contains("written again"),
         "{:?}",
-        answer.body
+        answer.body()
     );
     assert!(!answer.headers.contains_key(header::ETAG));
 }
@@ -170,7 +155,7 @@ async fn a_stale_etag_is_412_without_writing() {
         .send(request.body(Body::from(r#"{"key":"k","data":1}"#)).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
-    assert!(is_problem(&answer));
+    assert!(answer.is_problem());
 }
 
 #[tokio::test]
@@ -189,7 +174,7 @@ async fn a_version_written_in_between_is_412_from_the_store() {
         .await;
     let answer = app.save(r#"{"key":"k","data":2,"etag":"5"}"#).await;
     assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
-    assert!(is_problem(&answer));
+    assert!(answer.is_problem());
 }
 
 /// Cosmos DB's ETags carry their own quotes: callers see them bare (quoted once in the header),
@@ -226,8 +211,8 @@ async fn quoted_store_etags_are_bare_for_callers_and_verbatim_for_the_store() {
     let answer = app
         .send(request.body(Body::from(r#"{"key":"k","data":2}"#)).unwrap())
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    assert_eq!(answer.body["etag"], "00000000-0002");
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body());
+    assert_eq!(answer.body()["etag"], "00000000-0002");
     assert_eq!(answer.headers[header::ETAG], "\"00000000-0002\"");
 }
 
@@ -270,17 +255,17 @@ async fn bad_input_gets_a_specific_status_and_problem() {
     for (body, status, detail) in cases {
         let answer = app.save(body).await;
         assert_eq!(answer.status, status, "{body}");
-        assert!(is_problem(&answer), "{body}");
+        assert!(answer.is_problem(), "{body}");
         assert!(
-            answer.body["detail"].as_str().unwrap().contains(detail),
+            answer.body()["detail"].as_str().unwrap().contains(detail),
             "{body}: {:?}",
-            answer.body
+            answer.body()
         );
     }
     let request = Request::post("/savestate").header(header::CONTENT_TYPE, "text/plain");
     let answer = app.send(request.body(Body::from("x")).unwrap()).await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(is_problem(&answer));
+    assert!(answer.is_problem());
     assert!(
         app.sidecar.received_requests().await.unwrap().is_empty(),
         "bad input must not reach the store"
@@ -296,14 +281,14 @@ async fn reading_answers_the_value_with_its_etag_or_404() {
         .send(Request::get("/state/a/b+c").body(Body::empty()).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body, json!({"name": "geert"}));
+    assert_eq!(answer.body(), json!({"name": "geert"}));
     assert_eq!(answer.headers[header::ETAG], "\"3\"");
 
     let answer = app
         .send(Request::get("/state/%FF%FE").body(Body::empty()).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
-    assert!(is_problem(&answer), "{:?}", answer.body);
+    assert!(answer.is_problem(), "{:?}", answer.body());
 
     Mock::given(method("GET"))
         .and(path("/v1.0/state/statestore/gone"))
@@ -314,7 +299,7 @@ async fn reading_answers_the_value_with_its_etag_or_404() {
         .send(Request::get("/state/gone").body(Body::empty()).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert!(is_problem(&answer));
+    assert!(answer.is_problem());
 }
 
 #[tokio::test]
@@ -350,15 +335,15 @@ async fn an_unreachable_sidecar_is_503_and_dapr_failures_are_502() {
         .send(Request::get("/state/k").body(Body::empty()).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(answer.body["errorCode"], "ERR_STATE_GET");
+    assert_eq!(answer.body()["errorCode"], "ERR_STATE_GET");
     assert!(
-        !answer.body.to_string().contains("db locked"),
+        !answer.body().to_string().contains("db locked"),
         "internals stay in the log"
     );
 
     let nobody = service_kit::testing::absent_sidecar(Duration::from_secs(2));
     let router = backend::startup::app(
-        StateStore::new(nobody.clone(), "statestore".into(), Consistency::Strong),
+        StateClient::new(nobody.clone(), "statestore".into(), Consistency::Strong),
         &nobody,
         None,
     );
@@ -382,8 +367,8 @@ async fn a_store_too_busy_to_write_is_503_with_retry_after() {
     let answer = app.save(r#"{"key":"k","data":1}"#).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.headers[header::RETRY_AFTER], "1");
-    assert_eq!(answer.body["retryAfter"], 1);
-    assert!(is_problem(&answer));
+    assert_eq!(answer.body()["retryAfter"], 1);
+    assert!(answer.is_problem());
 }
 
 #[tokio::test]
@@ -393,7 +378,7 @@ async fn with_an_app_token_only_the_sidecar_gets_in() {
         .send(Request::get("/state/k").body(Body::empty()).unwrap())
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert!(is_problem(&answer));
+    assert!(answer.is_problem());
     app.stored_value("k", "1", "1").await;
     let request = Request::get("/state/k").header("dapr-api-token", "from-daprd");
     let answer = app.send(request.body(Body::empty()).unwrap()).await;

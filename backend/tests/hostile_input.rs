@@ -7,14 +7,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use backend::startup::app;
-use backend::state_store::{Consistency, StateStore};
+use backend::state_store::{Consistency, StateClient};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// The backend with a state store and a sidecar that are not there: any call to them would
 /// be a 5xx, so every 4xx here was decided before one.
 fn backend() -> axum::Router {
-    let store = StateStore::connect(
+    let store = StateClient::connect(
         "http://127.0.0.1:1",
         None,
         "statestore".into(),

@@ -22,3 +22,36 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthSettings,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// Every settings type of the frontend, each secret set: none shows in `{:?}`.
+    #[test]
+    fn no_secret_shows_in_the_debug_output_of_the_settings() {
+        let config = Config::parse_from([
+            "frontend",
+            "--dapr-api-token",
+            "hunter2",
+            "--app-api-token",
+            "swordfish",
+            "--oidc-client-secret",
+            "correct-horse",
+        ]);
+        for printed in [
+            format!("{config:?}"),
+            format!("{:?}", config.service),
+            format!("{:?}", config.auth),
+        ] {
+            for secret in ["hunter2", "swordfish", "correct-horse"] {
+                assert!(!printed.contains(secret), "{secret} in {printed}");
+            }
+        }
+        assert_eq!(
+            config.auth.session.oidc_client_secret.unwrap().expose(),
+            "correct-horse"
+        );
+    }
+}

@@ -23,8 +23,8 @@ pub async fn browser_writes(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+        .and_then(|value| value.parse::<mime::Mime>().ok())
+        .is_some_and(|mime| mime.essence_str() == mime::APPLICATION_JSON.essence_str());
     if !json {
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -4,9 +4,10 @@
 //! Content-Security-Policy.
 
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::Caller;
 
@@ -27,6 +28,7 @@ pub struct PageOptions {
     pub sign_out_to: Option<String>,
 }
 
+/// The page and its script, each with the security headers: the CSP, `nosniff`, `no-store`.
 pub fn router(options: PageOptions) -> Router {
     let csp = match &options.sign_out_to {
         Some(origin) => format!("{CSP} {origin}"),
@@ -34,16 +36,24 @@ pub fn router(options: PageOptions) -> Router {
     };
     let csp = HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP));
     let sign_out = options.sign_out_to.is_some();
-    let page_csp = csp.clone();
     Router::new()
-        .route(
-            "/",
-            get(move |caller| index(caller, sign_out, page_csp.clone())),
-        )
-        .route("/page/app.js", get(move || script(csp.clone())))
+        .route("/", get(move |caller| index(caller, sign_out)))
+        .route("/page/app.js", get(script))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
-async fn index(caller: Option<Extension<Caller>>, sign_out: bool, csp: HeaderValue) -> Response {
+async fn index(caller: Option<Extension<Caller>>, sign_out: bool) -> impl IntoResponse {
     let who = match &caller {
         Some(Extension(caller)) => caller.display_name(),
         None => "nobody (AUTH_MODE=off)",
@@ -51,24 +61,14 @@ async fn index(caller: Option<Extension<Caller>>, sign_out: bool, csp: HeaderVal
     let html = INDEX
         .replace("{{caller}}", &escape_html(who))
         .replace("{{sign-out}}", if sign_out { SIGN_OUT } else { "" });
-    with_headers(html, "text/html; charset=utf-8", csp)
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
 }
 
-async fn script(csp: HeaderValue) -> Response {
-    with_headers(SCRIPT.to_owned(), "text/javascript; charset=utf-8", csp)
-}
-
-fn with_headers(body: String, content_type: &'static str, csp: HeaderValue) -> Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }
 
 /// A name comes from the identity provider: it is text, never markup.
@@ -88,6 +88,33 @@ pub fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn the_page_and_its_script_carry_the_security_headers() {
+        let options = PageOptions {
+            sign_out_to: Some("https://login.example".to_owned()),
+        };
+        for (path, content_type) in [
+            ("/", "text/html; charset=utf-8"),
+            ("/page/app.js", "text/javascript; charset=utf-8"),
+        ] {
+            let request = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router(options.clone()).oneshot(request).await.unwrap();
+            let headers = response.headers();
+            assert_eq!(headers[header::CONTENT_TYPE], content_type, "{path}");
+            assert_eq!(
+                headers[header::CONTENT_SECURITY_POLICY],
+                format!("{CSP} https://login.example").as_str(),
+                "{path}"
+            );
+            assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+        }
+    }
 
     #[test]
     fn names_are_escaped() {

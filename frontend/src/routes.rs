@@ -227,9 +227,8 @@ fn dapr_error(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|essence| essence.trim().to_ascii_lowercase());
-    match content_type.as_deref() {
+        .and_then(|value| value.parse::<mime::Mime>().ok());
+    match content_type.as_ref().map(mime::Mime::essence_str) {
         Some("application/json") => {}
         Some("text/plain") => {
             let written_by_go = !headers.contains_key(header::DATE)

@@ -11,6 +11,8 @@ use frontend::routes::CallState;
 use frontend::startup::app;
 use serde_json::{Value, json};
 use service_kit::SidecarClient;
+use test_support::Answer;
+use test_support::answer::PROBLEM;
 use tower::ServiceExt;
 use wiremock::matchers::{body_string, header as has_header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,13 +20,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 struct TestApp {
     sidecar: MockServer,
     router: axum::Router,
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    headers: axum::http::HeaderMap,
-    body: Value,
 }
 
 async fn spawn_app() -> TestApp {
@@ -43,22 +38,15 @@ async fn spawn_app() -> TestApp {
 }
 
 async fn answer_of(response: axum::response::Response) -> Answer {
-    let status = response.status();
+    let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Answer {
         status,
-        content_type,
         headers,
-        body,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 
@@ -69,16 +57,6 @@ impl TestApp {
             .body(Body::from(body.to_string()));
         answer_of(self.router.clone().oneshot(request.unwrap()).await.unwrap()).await
     }
-}
-
-fn assert_problem(answer: &Answer, status: StatusCode, detail: &str) {
-    assert_eq!(answer.status, status, "{:?}", answer.body);
-    assert_eq!(answer.content_type, "application/problem+json");
-    assert!(
-        answer.body["detail"].as_str().unwrap().contains(detail),
-        "{:?}",
-        answer.body
-    );
 }
 
 #[tokio::test]
@@ -106,7 +84,7 @@ async fn a_redirect_from_the_target_is_passed_back_not_followed() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::TEMPORARY_REDIRECT);
-    assert_eq!(answer.body, json!({"moved": true}));
+    assert_eq!(answer.body(), json!({"moved": true}));
     assert_eq!(
         answer.headers["location"],
         format!("{}/steal", elsewhere.uri()),
@@ -133,7 +111,7 @@ async fn the_targets_retry_after_is_passed_on() {
         .await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.headers["retry-after"], "1");
-    assert_eq!(answer.body["detail"], "busy");
+    assert_eq!(answer.body()["detail"], "busy");
 }
 
 #[tokio::test]
@@ -153,10 +131,10 @@ async fn the_targets_own_problem_with_an_error_code_is_its_answer_not_daprs() {
         .call(json!({"appId": "backend", "method": "state/k", "httpMethod": "GET"}))
         .await;
     assert_eq!(
-        (answer.status, answer.content_type.as_str()),
-        (StatusCode::BAD_GATEWAY, "application/problem+json")
+        (answer.status, answer.content_type()),
+        (StatusCode::BAD_GATEWAY.as_u16(), Some(PROBLEM))
     );
-    assert_eq!(answer.body, problem, "unchanged");
+    assert_eq!(answer.body(), problem, "unchanged");
 }
 
 #[tokio::test]
@@ -176,12 +154,11 @@ async fn daprs_plain_text_errors_become_problems_but_a_targets_plain_text_passes
     let answer = app
         .call(json!({"appId": "backend", "method": "state/token", "httpMethod": "GET"}))
         .await;
-    assert_problem(
-        &answer,
+    answer.assert_problem(
         StatusCode::BAD_GATEWAY,
         "Dapr refused the request to invoke backend/state/token (401 Unauthorized)",
     );
-    assert_eq!(answer.body["target"], "backend/state/token");
+    assert_eq!(answer.body()["target"], "backend/state/token");
 
     // A target's own plain-text error, as daprd passes it on (with a Date).
     Mock::given(path("/v1.0/invoke/backend/method/state/plain"))
@@ -221,12 +198,13 @@ async fn methods_and_headers_daprd_would_choke_on_are_400_and_never_sent() {
         let answer = app
             .call(json!({"appId": "backend", "method": method}))
             .await;
-        assert_problem(&answer, StatusCode::BAD_REQUEST, detail);
+        answer.assert_problem(StatusCode::BAD_REQUEST, detail);
     }
     let long = format!("state/{}", "k".repeat(100_000));
     let answer = app.call(json!({"appId": "backend", "method": long})).await;
-    assert_problem(&answer, StatusCode::BAD_REQUEST, "longer than 2048 bytes");
-    let detail = answer.body["detail"].as_str().unwrap();
+    answer.assert_problem(StatusCode::BAD_REQUEST, "longer than 2048 bytes");
+    let body = answer.body();
+    let detail = body["detail"].as_str().unwrap();
     assert!(
         detail.len() < 300,
         "the method is not echoed whole: {}",
@@ -244,8 +222,7 @@ async fn methods_and_headers_daprd_would_choke_on_are_400_and_never_sent() {
         ))
         .unwrap();
     let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
-    assert_problem(
-        &answer,
+    answer.assert_problem(
         StatusCode::BAD_REQUEST,
         "If-Match header holds bytes that are not visible ASCII",
     );
@@ -256,7 +233,7 @@ async fn methods_and_headers_daprd_would_choke_on_are_400_and_never_sent() {
         ))
         .unwrap();
     let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
-    assert_problem(&answer, StatusCode::BAD_REQUEST, "longer than 1024 bytes");
+    answer.assert_problem(StatusCode::BAD_REQUEST, "longer than 1024 bytes");
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
 
@@ -268,7 +245,7 @@ async fn an_array_or_a_payload_nested_too_deep_is_refused_before_the_sidecar() {
         .body(Body::from(r#"["backend", "savestate"]"#))
         .unwrap();
     let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
-    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "not an object");
+    answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "not an object");
 
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let request = Request::post("/call")
@@ -278,8 +255,7 @@ async fn an_array_or_a_payload_nested_too_deep_is_refused_before_the_sidecar() {
         )))
         .unwrap();
     let answer = answer_of(app.router.clone().oneshot(request).await.unwrap()).await;
-    assert_problem(
-        &answer,
+    answer.assert_problem(
         StatusCode::UNPROCESSABLE_ENTITY,
         "nested more than 128 levels",
     );
@@ -292,15 +268,14 @@ async fn an_array_or_a_payload_nested_too_deep_is_refused_before_the_sidecar() {
     let answer = app
         .call(json!({"appId": "backend", "method": "savestate", "payload": deeper}))
         .await;
-    assert_problem(
-        &answer,
+    answer.assert_problem(
         StatusCode::UNPROCESSABLE_ENTITY,
         "payload is nested more than 128 levels",
     );
     let answer = app
         .call(json!({"appId": "backend", "method": "savestate", "payload": r#"{"key":"k","data":1e400}"#}))
         .await;
-    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "1e400");
+    answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "1e400");
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
 
@@ -323,7 +298,7 @@ async fn forwards_over_http_invocation_and_returns_the_targets_answer_unchanged(
         .call(json!({"appId": "backend", "method": "savestate", "httpMethod": "POST", "payload": "{\"key\":\"mykey\",\"data\":\"123\"}"}))
         .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body, json!({"key": "mykey", "etag": "1"}));
+    assert_eq!(answer.body(), json!({"key": "mykey", "etag": "1"}));
 
     // The target's own errors pass through as they are.
     Mock::given(method("GET"))
@@ -338,10 +313,10 @@ async fn forwards_over_http_invocation_and_returns_the_targets_answer_unchanged(
         .call(json!({"appId": "backend", "method": "state/missing", "httpMethod": "GET"}))
         .await;
     assert_eq!(
-        (answer.status, answer.content_type.as_str()),
-        (StatusCode::NOT_FOUND, "application/problem+json")
+        (answer.status, answer.content_type()),
+        (StatusCode::NOT_FOUND.as_u16(), Some(PROBLEM))
     );
-    assert_eq!(answer.body["detail"], "no value");
+    assert_eq!(answer.body()["detail"], "no value");
 }
 
 #[tokio::test]
@@ -353,11 +328,7 @@ async fn only_allowlisted_targets_are_invoked() {
         ("frontend", "call"),
     ] {
         let answer = app.call(json!({"appId": app_id, "method": method})).await;
-        assert_problem(
-            &answer,
-            StatusCode::FORBIDDEN,
-            "not on this frontend's allowlist",
-        );
+        answer.assert_problem(StatusCode::FORBIDDEN, "not on this frontend's allowlist");
     }
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
@@ -365,28 +336,18 @@ async fn only_allowlisted_targets_are_invoked() {
 #[tokio::test]
 async fn bad_input_gets_a_specific_status_and_problem() {
     let app = spawn_app().await;
-    assert_problem(
-        &app.call(json!({"appId": "backend", "method": "../v1.0/secrets"}))
-            .await,
-        StatusCode::BAD_REQUEST,
-        "segments",
-    );
-    assert_problem(
-        &app.call(json!({"method": "savestate"})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "missing field `appId`",
-    );
-    assert_problem(
-        &app.call(json!({"appId": 1, "method": "savestate"})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid type",
-    );
-    assert_problem(
-        &app.call(json!({"appId": "backend", "method": "savestate", "httpMethod": "HEAD"}))
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "httpMethod",
-    );
+    app.call(json!({"appId": "backend", "method": "../v1.0/secrets"}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "segments");
+    app.call(json!({"method": "savestate"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "missing field `appId`");
+    app.call(json!({"appId": 1, "method": "savestate"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid type");
+    app.call(json!({"appId": "backend", "method": "savestate", "httpMethod": "HEAD"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "httpMethod");
     assert!(app.sidecar.received_requests().await.unwrap().is_empty());
 }
 
@@ -412,7 +373,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         .mount(&app.sidecar)
         .await;
     let answer = save().await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body());
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 3);
 
     // Refused every time: three more tries, then the caller hears of it.
@@ -422,7 +383,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         .mount(&app.sidecar)
         .await;
     let answer = save().await;
-    assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
+    answer.assert_problem(StatusCode::BAD_GATEWAY, "backend/savestate");
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 4);
 
     // Another failure (it may have reached the app): sent once.
@@ -434,7 +395,7 @@ async fn a_call_refused_before_it_reached_the_app_is_sent_again_and_only_that_on
         .mount(&app.sidecar)
         .await;
     let answer = save().await;
-    assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
+    answer.assert_problem(StatusCode::BAD_GATEWAY, "backend/savestate");
     assert_eq!(app.sidecar.received_requests().await.unwrap().len(), 1);
 }
 
@@ -450,8 +411,8 @@ async fn dapr_failures_become_problems_that_name_the_target() {
     let answer = app
         .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
         .await;
-    assert_problem(&answer, StatusCode::BAD_GATEWAY, "backend/savestate");
-    assert_eq!(answer.body["errorCode"], "ERR_DIRECT_INVOKE");
+    answer.assert_problem(StatusCode::BAD_GATEWAY, "backend/savestate");
+    assert_eq!(answer.body()["errorCode"], "ERR_DIRECT_INVOKE");
 
     Mock::given(path("/v1.0/invoke/backend/method/state/k"))
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "access control policy has denied access"})))
@@ -460,7 +421,7 @@ async fn dapr_failures_become_problems_that_name_the_target() {
     let answer = app
         .call(json!({"appId": "backend", "method": "state/k", "httpMethod": "GET"}))
         .await;
-    assert_problem(&answer, StatusCode::FORBIDDEN, "access control");
+    answer.assert_problem(StatusCode::FORBIDDEN, "access control");
 }
 
 #[tokio::test]
@@ -474,8 +435,8 @@ async fn a_bare_200_from_the_sidecar_is_not_taken_as_the_targets_answer() {
     let answer = app
         .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
         .await;
-    assert_problem(&answer, StatusCode::BAD_GATEWAY, "not confirmed");
-    assert_eq!(answer.body["target"], "backend/savestate");
+    answer.assert_problem(StatusCode::BAD_GATEWAY, "not confirmed");
+    assert_eq!(answer.body()["target"], "backend/savestate");
 
     // An empty answer that says what it is, or a 204, is the target's and passes unchanged.
     Mock::given(path("/v1.0/invoke/backend/method/state/k"))
@@ -498,7 +459,7 @@ async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
     let answer = app
         .call(json!({"appId": "backend", "method": "savestate", "payload": {}}))
         .await;
-    assert_problem(&answer, StatusCode::GATEWAY_TIMEOUT, "backend/savestate");
+    answer.assert_problem(StatusCode::GATEWAY_TIMEOUT, "backend/savestate");
 
     let nobody = service_kit::testing::absent_sidecar(Duration::from_secs(1));
     let router = app_with(nobody);
@@ -506,12 +467,11 @@ async fn a_slow_sidecar_is_504_and_an_absent_one_502() {
         .body(Body::from(r#"{"appId":"backend","method":"savestate"}"#))
         .unwrap();
     let answer = answer_of(router.oneshot(request).await.unwrap()).await;
-    assert_problem(
-        &answer,
+    answer.assert_problem(
         StatusCode::BAD_GATEWAY,
         "could not be reached while invoking backend/savestate",
     );
-    let body = answer.body.to_string();
+    let body = answer.body().to_string();
     assert!(
         !body.contains("127.0.0.1"),
         "no internal address in a problem: {body}"

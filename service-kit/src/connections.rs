@@ -77,7 +77,7 @@ impl Default for Limits {
     }
 }
 
-/// When the request being handled must be answered: put on every request by [`serve`], read by
+/// When the request being handled must be answered: put on every request by [`serve_bounded`], read by
 /// the router's deadline and by [`crate::json::JsonBody`] (a body still arriving then is a 408).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
@@ -92,7 +92,9 @@ const TURNED_AWAY_AT_ONCE: usize = 32;
 
 /// Serves `router` on `listener` with `limits` until `stop` completes; then stops accepting,
 /// lets requests in flight finish within `limits.shutdown_timeout`, and closes what is left.
-pub async fn serve(
+/// Knows nothing of the sidecar: the app's serving loop is
+/// [`crate::server::serve_awaiting_sidecar`]; this alone serves `/metrics`.
+pub async fn serve_bounded(
     listener: TcpListener,
     router: Router,
     limits: Limits,
@@ -290,6 +292,8 @@ async fn turn_away(tcp: TcpStream, limits: Limits, _turning_away: OwnedSemaphore
 
 /// What a connection is doing, for its timeouts: requests in flight, when it last became idle,
 /// and when the first byte of its next request came. Times are milliseconds since `opened`.
+/// Kept rather than hyper's `header_read_timeout`, which cannot tell a slow client from a
+/// kept-alive one.
 struct Activity {
     opened: Instant,
     in_flight: AtomicUsize,
@@ -444,7 +448,8 @@ mod tests {
 
     use axum::routing::{get, post};
     use serde_json::Value;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use test_support::raw_http;
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
     use crate::json::JsonBody;
@@ -473,48 +478,26 @@ mod tests {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        tokio::spawn(serve_bounded(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         address
     }
 
     /// Everything the server sends until it closes the connection, waiting at most `wait`;
     /// `None` if it is still open then.
     async fn until_closed(tcp: &mut TcpStream, wait: Duration) -> Option<String> {
-        let mut received = Vec::new();
-        let read = tokio::time::timeout(wait, tcp.read_to_end(&mut received)).await;
-        match read {
-            Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
-            Err(_) => None,
-        }
+        raw_http::until_closed(tcp, wait)
+            .await
+            .map(|closed| closed.received)
     }
 
     /// One response's head and body, read by its Content-Length, within a second.
     async fn response(tcp: &mut TcpStream) -> String {
-        let mut received = Vec::new();
-        let mut buffer = [0u8; 4096];
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let text = String::from_utf8_lossy(&received).into_owned();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|line| {
-                        line.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(str::to_owned)
-                    })
-                    .and_then(|length| length.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    return text;
-                }
-            }
-            let read = tokio::time::timeout_at(deadline, tcp.read(&mut buffer)).await;
-            match read {
-                Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buffer[..n]),
-                _ => return String::from_utf8_lossy(&received).into_owned(),
-            }
-        }
+        raw_http::answer(tcp, Duration::from_secs(1)).await.text()
     }
 
     async fn get_hello(address: SocketAddr) -> String {

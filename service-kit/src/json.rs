@@ -9,6 +9,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
+use mime::Mime;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::Problem;
@@ -20,7 +21,8 @@ use crate::problem::echo;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How deeply a JSON body may nest objects and arrays: serde_json's own limit when it reads
-/// into types, where a body deeper than this fails as if it were not JSON.
+/// into types, where a body deeper than this fails as if it were not JSON. (What the backend
+/// stores nests less: `backend::value::MAX_DEPTH`, 64.)
 pub const MAX_DEPTH: usize = 128;
 
 /// Why JSON text that parses is still refused: nested too deep, or a number that is no 64-bit
@@ -134,24 +136,22 @@ fn kind_of(first: u8) -> &'static str {
 
 fn check_content_type(value: Option<&axum::http::HeaderValue>) -> Result<(), Problem> {
     let Some(value) = value else { return Ok(()) };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let is_json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if is_json || essence == "application/x-www-form-urlencoded" {
+    let text = value.to_str().unwrap_or_default();
+    let accepted = text.parse::<Mime>().is_ok_and(|mime| {
+        mime.type_() == mime::APPLICATION
+            && (mime.subtype() == mime::JSON
+                || mime.suffix() == Some(mime::JSON)
+                || mime.subtype() == mime::WWW_FORM_URLENCODED)
+    });
+    if accepted {
         Ok(())
     } else {
+        let essence = text.split(';').next().unwrap_or_default().trim();
         Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "expected Content-Type application/json, got {:?}",
-                echo(&essence)
+                echo(&essence.to_ascii_lowercase())
             ),
         ))
     }
@@ -253,6 +253,7 @@ mod tests {
             Some("application/json"),
             Some("application/json; charset=utf-8"),
             Some("application/merge-patch+json"),
+            Some("Application/JSON"),
             Some("application/x-www-form-urlencoded"),
             None,
         ] {

@@ -89,7 +89,7 @@ impl Application {
         let limits = self.limits;
         let metrics_listener = self.metrics_listener;
         let metrics = tokio::spawn(async move {
-            connections::serve(
+            connections::serve_bounded(
                 metrics_listener,
                 metrics::router(),
                 limits,
@@ -100,7 +100,7 @@ impl Application {
         let (delay, draining) = (self.shutdown_delay, self.draining);
         let shutdown =
             async move { shutdown::wind_down(stop, shutdown::signal(), delay, &draining).await };
-        let served = serve(
+        let served = serve_awaiting_sidecar(
             self.listener,
             self.router,
             self.sidecar,
@@ -194,7 +194,8 @@ pub fn with_common_routes(
 
 /// A body whose `Content-Length` is over the limit gets 413 at once, and the connection is
 /// closed: reading up to the limit first would wait on a client that declared ten gigabytes and
-/// sends a byte a minute.
+/// sends a byte a minute. Not tower-http's `RequestBodyLimit`: its 413 is plain text, without
+/// the declared length, and leaves the connection open.
 async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -240,13 +241,14 @@ async fn enforce_deadline(request: Request, next: Next) -> Response {
     }
 }
 
-/// Serves `router` on `listener` with `limits` until `shutdown` completes, then stops
-/// accepting and lets in-flight requests finish, for at most `limits.shutdown_timeout`.
+/// [`connections::serve_bounded`], and the app's sidecar awaited beside it: serves `router`
+/// on `listener` with `limits` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests finish, for at most `limits.shutdown_timeout`.
 ///
 /// Serving starts at once, so probes and the sidecar's own check of the app port succeed while
 /// the sidecar is still starting. Meanwhile the sidecar is polled for up to `sidecar_wait`: if
 /// it never answers, the app shuts down with an error rather than run without it.
-pub async fn serve(
+pub async fn serve_awaiting_sidecar(
     listener: TcpListener,
     router: Router,
     sidecar: SidecarClient,
@@ -273,7 +275,7 @@ pub async fn serve(
         }
     };
 
-    connections::serve(listener, router, limits, stop).await;
+    connections::serve_bounded(listener, router, limits, stop).await;
     match failure_rx.try_recv() {
         Ok(error) => Err(ServeError::SidecarNotReady(error)),
         Err(_) => Ok(()),
@@ -381,7 +383,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
+        let server = tokio::spawn(serve_awaiting_sidecar(
             listener,
             router,
             client,
@@ -420,7 +422,7 @@ mod tests {
         let (term_tx, term_rx) = oneshot::channel::<()>();
         let (again_tx, again_rx) = oneshot::channel::<()>();
         let stopping = draining.clone();
-        let server = tokio::spawn(serve(
+        let server = tokio::spawn(serve_awaiting_sidecar(
             listener,
             router,
             client,
@@ -502,7 +504,7 @@ mod tests {
             ..Limits::default()
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
+        let server = tokio::spawn(serve_awaiting_sidecar(
             listener,
             router,
             client,
@@ -570,7 +572,7 @@ mod tests {
     async fn without_a_sidecar_the_app_gives_up_after_the_wait() {
         let nobody = crate::testing::absent_sidecar(Duration::from_secs(1));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let result = serve(
+        let result = serve_awaiting_sidecar(
             listener,
             Router::new(),
             nobody,

@@ -4,6 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::telemetry::{LogFormat, SamplingSettings};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -37,17 +39,25 @@ pub struct ServiceSettings {
     #[arg(long, env = "REQUIRE_APP_API_TOKEN", default_value_t = true, action = clap::ArgAction::Set)]
     pub require_app_api_token: bool,
 
-    /// Timeout of one call to the sidecar, in milliseconds.
-    #[arg(long, env = "SIDECAR_TIMEOUT_MS", default_value_t = 10_000)]
-    pub sidecar_timeout_ms: u64,
+    /// Timeout of one call to the sidecar.
+    #[arg(long, env = "SIDECAR_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub sidecar_timeout: Duration,
 
-    /// How long start-up waits for the sidecar to answer before the app gives up, in seconds.
-    #[arg(long, env = "SIDECAR_WAIT_SECS", default_value_t = 60)]
-    pub sidecar_wait_secs: u64,
+    /// How long start-up waits for the sidecar to answer before the app gives up.
+    #[arg(long, env = "SIDECAR_WAIT", default_value = "60s", value_parser = parse_duration)]
+    pub sidecar_wait: Duration,
+
+    /// The old names of the two above, still accepted: `SIDECAR_TIMEOUT_MS` in milliseconds,
+    /// `SIDECAR_WAIT_SECS` in seconds.
+    #[arg(long, env = "SIDECAR_TIMEOUT_MS", hide = true)]
+    #[arg(conflicts_with = "sidecar_timeout")]
+    pub sidecar_timeout_ms: Option<u64>,
+    #[arg(long, env = "SIDECAR_WAIT_SECS", hide = true)]
+    #[arg(conflicts_with = "sidecar_wait")]
+    pub sidecar_wait_secs: Option<u64>,
 
     /// How long a connection may take to send a request's headers: from the moment it is
     /// opened, or from the first byte of a later request on it. Then it is closed (slowloris).
-    /// A duration: `10s`, `500ms`, or bare seconds.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
@@ -108,12 +118,14 @@ impl ServiceSettings {
         format!("http://{}:{}", self.dapr_host, self.dapr_http_port)
     }
 
+    /// `SIDECAR_TIMEOUT`, or the old `SIDECAR_TIMEOUT_MS` where that is set instead.
     pub fn sidecar_timeout(&self) -> Duration {
-        Duration::from_millis(self.sidecar_timeout_ms)
+        (self.sidecar_timeout_ms.map(Duration::from_millis)).unwrap_or(self.sidecar_timeout)
     }
 
+    /// `SIDECAR_WAIT`, or the old `SIDECAR_WAIT_SECS` where that is set instead.
     pub fn sidecar_wait(&self) -> Duration {
-        Duration::from_secs(self.sidecar_wait_secs)
+        (self.sidecar_wait_secs.map(Duration::from_secs)).unwrap_or(self.sidecar_wait)
     }
 
     /// The app token to check on incoming requests, if it is to be checked.
@@ -124,39 +136,35 @@ impl ServiceSettings {
     }
 }
 
-/// A duration setting: `500ms`, `10s`, `2m`, or a bare number of seconds (`10`).
+/// A duration setting, as every one is written: a humantime string (`500ms`, `10s`, `2m`,
+/// `1h 30m`), or a bare number of seconds (`10`), as the settings took before.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 10s or 500ms"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(number)),
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        other => Err(format!(
-            "{text:?}: unknown unit {other:?}; use ms, s or m (10s, 500ms)"
-        )),
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return text
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|error| format!("{text:?}: {error}"));
     }
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{text:?} is not a duration such as 10s or 500ms: {error}"))
 }
 
-/// A token or password: printed as `[redacted]` so it never reaches a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A token or password: printed as `[redacted]` so it never reaches a log line, zeroed in
+/// memory when dropped (`secrecy`), and with no `==`: a comparison of secrets is written where
+/// it happens, in constant time (see `app_token.rs`).
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Self(value)
+        Self(SecretString::from(value))
     }
 }
 
@@ -164,7 +172,7 @@ impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
+        Ok(Self(SecretString::from(s)))
     }
 }
 
@@ -200,6 +208,9 @@ mod tests {
             "{printed}"
         );
         assert_eq!(config.service.dapr_api_token.unwrap().expose(), "hunter2");
+        let secret = Secret::from("hunter2".to_owned());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(secret.clone().expose(), "hunter2");
     }
 
     #[test]
@@ -208,7 +219,9 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        for wrong in ["", "s", "ten", "10h", "-1s", "1.5s"] {
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for wrong in ["", "s", "ten", "10x", "-1s", "1,5s"] {
             assert!(parse_duration(wrong).is_err(), "{wrong:?}");
         }
         let defaults = Config::parse_from(["app"]).service;
@@ -229,6 +242,42 @@ mod tests {
                 Duration::from_secs(10),
                 512
             )
+        );
+    }
+
+    #[test]
+    fn the_sidecar_durations_take_their_old_names_in_ms_and_secs_too() {
+        let defaults = Config::parse_from(["app"]).service;
+        assert_eq!(
+            (defaults.sidecar_timeout(), defaults.sidecar_wait()),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
+        let new = Config::parse_from(["app", "--sidecar-timeout", "3s", "--sidecar-wait", "2m"]);
+        assert_eq!(
+            (new.service.sidecar_timeout(), new.service.sidecar_wait()),
+            (Duration::from_secs(3), Duration::from_secs(120))
+        );
+        let old = Config::parse_from([
+            "app",
+            "--sidecar-timeout-ms",
+            "2500",
+            "--sidecar-wait-secs",
+            "7",
+        ]);
+        assert_eq!(
+            (old.service.sidecar_timeout(), old.service.sidecar_wait()),
+            (Duration::from_millis(2500), Duration::from_secs(7))
+        );
+        assert!(
+            Config::try_parse_from([
+                "app",
+                "--sidecar-timeout",
+                "3s",
+                "--sidecar-timeout-ms",
+                "2500"
+            ])
+            .is_err(),
+            "the two names of one setting, both set"
         );
     }
 

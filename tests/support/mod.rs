@@ -7,18 +7,12 @@ pub mod provider_login;
 use std::time::Duration;
 
 use launcher::{StateStore, Topology, TopologyOptions};
-use reqwest::header::HeaderMap;
 use serde_json::Value;
+pub use test_support::Answer;
 
 pub struct TestPair {
     pub topology: Topology,
     pub http: reqwest::Client,
-}
-
-pub struct Answer {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub text: String,
 }
 
 /// A failed test prints the end of every process's log: CI keeps no run folder, so this is
@@ -28,42 +22,6 @@ impl Drop for TestPair {
         if std::thread::panicking() {
             eprintln!("{}", self.topology.log_tails(40));
         }
-    }
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-
-    /// Asserts a problem body with this status whose detail contains `detail`.
-    pub fn assert_problem(&self, status: u16, detail: &str) {
-        assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(
-            self.headers
-                .get("content-type")
-                .map(|v| v.to_str().unwrap()),
-            Some("application/problem+json"),
-            "{}",
-            self.text
-        );
-        let body = self.json();
-        let found = body["detail"].as_str().unwrap_or_default();
-        assert!(
-            found.contains(detail),
-            "expected a detail containing {detail:?}, got {found:?}"
-        );
-    }
-
-    pub fn etag(&self) -> String {
-        self.headers
-            .get("etag")
-            .expect("an ETag header")
-            .to_str()
-            .unwrap()
-            .trim_matches('"')
-            .to_owned()
     }
 }
 

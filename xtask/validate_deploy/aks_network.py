@@ -109,6 +109,15 @@ def env_value(container: dict, name: str) -> str | None:
     return next((e.get("value") for e in container.get("env", []) if e["name"] == name), None)
 
 
+def sidecar_timeout_seconds(app: dict) -> float:
+    """The app's SIDECAR_TIMEOUT (a duration), or its old name SIDECAR_TIMEOUT_MS (milliseconds),
+    else the default its clap attribute gives."""
+    old = env_value(app, "SIDECAR_TIMEOUT_MS")
+    if old:
+        return int(old) / 1000
+    return seconds(env_value(app, "SIDECAR_TIMEOUT") or default_from_settings("SIDECAR_TIMEOUT") or "10s")
+
+
 def auth_mode(app: dict) -> str:
     """The frontend's AUTH_MODE: its env, else the default its clap attribute gives."""
     text = (REPO / "frontend/src/auth/settings.rs").read_text()
@@ -170,7 +179,7 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
         drain_default = default_from_settings("SHUTDOWN_TIMEOUT")
         drain = env_value(app, "SHUTDOWN_TIMEOUT") or drain_default
         drain_s = seconds(drain) if drain else ASSUMED_DRAIN_SECONDS
-        call_s = int(env_value(app, "SIDECAR_TIMEOUT_MS") or default_from_settings("SIDECAR_TIMEOUT_MS")) / 1000
+        call_s = sidecar_timeout_seconds(app)
         grace = pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE)
         if graceful_s < max(drain_s, call_s):
             problems.append(f"{name}: daprd's graceful shutdown is {graceful_s:g} s (--dapr-graceful-shutdown-seconds "
@@ -611,7 +620,7 @@ def check_resiliency(label: str, documents: list[dict], pods: dict[str, dict]) -
     """The frontend's sidecar's work on one call fits in the app's timeout, and no retry can
     follow an attempt whose write may have landed."""
     app = containers(pods["frontend"])[0]
-    budget_s = int(env_value(app, "SIDECAR_TIMEOUT_MS") or default_from_settings("SIDECAR_TIMEOUT_MS")) / 1000
+    budget_s = sidecar_timeout_seconds(app)
     for resiliency in (d for d in documents if d.get("kind") == "Resiliency"):
         spec = resiliency["spec"]
         policies = spec.get("policies", {})
@@ -647,7 +656,7 @@ def check_resiliency(label: str, documents: list[dict], pods: dict[str, dict]) -
             if worst >= budget_s:
                 problems.append(f"up to {worst:g} s of attempts and pauses ({retries} retries, timeout "
                                 f"{timeout_s if timeout_s is not None else 'none'}) against the app's {budget_s:g} s "
-                                "(SIDECAR_TIMEOUT_MS): the client is told 504 while daprd still works on the call")
+                                "(SIDECAR_TIMEOUT): the client is told 504 while daprd still works on the call")
             for problem in problems:
                 fail(f"aks {label}: Resiliency {resiliency['metadata']['name']} for {target}: {problem}")
             if not problems:

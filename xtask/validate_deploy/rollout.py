@@ -51,12 +51,13 @@ def setting_default(env: str) -> str | None:
 
 
 def app_seconds(text: str) -> float:
-    """A duration as service-kit's parse_duration reads it: digits and ms, s (or none) or m."""
-    match = re.fullmatch(r"(\d+)\s*(ms|s|m)?", text.strip())
+    """A duration as service-kit's parse_duration reads it (humantime, or bare seconds); the
+    units the deploy files use: ms, s (or none), m, h."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?", text.strip())
     if not match:
         raise ValueError(f"{text!r} is not a duration service-kit reads (10s, 500ms)")
-    value, unit = int(match.group(1)), match.group(2) or "s"
-    return value / 1000 if unit == "ms" else value * 60 if unit == "m" else float(value)
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value / 1000 if unit == "ms" else value * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 def go_seconds(text: str) -> float:
