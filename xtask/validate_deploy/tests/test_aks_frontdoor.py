@@ -80,3 +80,17 @@ def test_grpc_calls_on_a_cloned_client_split_over_lines_are_seen(tmp_path):
     groups = {"GetState": "state.v1", "SaveState": "state.v1", "GetSecret": "secrets.v1"}
     assert apis_used([str(tmp_path)], groups) == (set(), {"state.v1"})
     assert apis_used([str(tmp_path)], groups, skip=tmp_path) == (set(), set())
+
+
+def test_header_matches_and_removed_headers():
+    routes = [route([
+        {"matches": [{"path": {"type": "Exact", "value": "/call"}, "method": "POST",
+                      "headers": [{"name": "Authorization", "type": "RegularExpression", "value": "^Bearer .+"}]}],
+         "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": ["dapr-app-id"]}}],
+         "backendRefs": backend()},
+    ])]
+    bearer = http_route(routes, "h", "POST", "/call", {"authorization": "Bearer abc"})
+    assert bearer.backend == ("svc", 3500) and bearer.removed == ("dapr-app-id",)
+    assert http_route(routes, "h", "POST", "/call").backend is None
+    assert http_route(routes, "h", "POST", "/call", {"Authorization": "Basic ZGFwci1hcHAtaWQ6Yg=="}).backend is None
+    assert http_route(routes, "h", "POST", "/call", {"Authorization": "Bearer "}).backend is None
