@@ -14,6 +14,8 @@
 //! - `soak`: writers under random kills and restarts;
 //! - `rollout`: every replica of both apps and their sidecars replaced under load: no failed
 //!   request, no lost write;
+//! - `sidecar_exposure`: the frontend's sidecar in the login topology: without the app's own
+//!   credential no API on either port, and through the front door only the bearer-gated `/call`;
 //! - `concurrency`: 16 clients on one key, on SQLite and on the Cosmos DB protocol server: no
 //!   lost update, no double count, and every ETag a save returns is that save's own.
 
@@ -27,5 +29,6 @@ mod login_binding;
 mod login_replicas;
 mod pair;
 mod rollout;
+mod sidecar_exposure;
 mod soak;
 mod traces;

@@ -8,6 +8,7 @@
 //! - [`service`]: one app with its daprd; [`sentry`]: the CA;
 //! - [`identity_provider`], [`cosmos`]: the local peers (npm packages under `oidc/` and
 //!   `cosmos/` beside this crate), started when a run asks for them;
+//! - [`front_door`]: the login topology's way in for API clients, as AKS's Gateway is;
 //! - [`rollout`]: every replica replaced as Kubernetes does it, [`name_resolution`] the file
 //!   the sidecars find each other in;
 //! - [`process`]: a child with its log, stopped with SIGTERM, killed with its parent;
@@ -16,6 +17,7 @@
 
 pub mod configurations;
 pub mod cosmos;
+pub mod front_door;
 pub mod identity_provider;
 pub mod name_resolution;
 pub mod npm;

@@ -30,7 +30,7 @@ pub struct ReverseProxy {
 const GENERATION_PATH: &str = "/.launcher/generation";
 
 /// Where nginx is: on PATH, or Debian's place for it (`/usr/sbin` is not on every PATH).
-fn nginx() -> &'static str {
+pub(crate) fn nginx() -> &'static str {
     if Path::new("/usr/sbin/nginx").is_file() {
         "/usr/sbin/nginx"
     } else {

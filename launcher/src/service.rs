@@ -58,8 +58,9 @@ pub struct Service {
     pub dapr_metrics_port: u16,
     /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
     pub app_metrics_port: u16,
-    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). `None` for the login entry,
-    /// whose sidecar asks for none (API clients reach its API and cannot send one).
+    /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). `None` for the OAuth2
+    /// middleware's entry, whose sidecar browsers reach; with the session login API clients
+    /// reach the sidecar through the front door, which adds it ([`crate::front_door`]).
     pub dapr_api_token: Option<String>,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,

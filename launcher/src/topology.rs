@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::configurations::write_configurations;
 use crate::cosmos::{CosmosAuth, CosmosServer};
+use crate::front_door::FrontDoor;
 use crate::identity_provider::IdentityProvider;
 use crate::paths::{app_bin_dir, repo_root};
 use crate::ports::free_port;
@@ -118,6 +119,8 @@ pub struct Topology {
     pub more_frontends: Vec<Service>,
     /// nginx in front of the frontend replicas, when there is more than one.
     pub proxy: Option<ReverseProxy>,
+    /// The session login's way in for API clients to the frontend's sidecar (nginx).
+    pub front_door: Option<FrontDoor>,
     /// The Cosmos DB protocol server, with [`StateStore::Cosmos`].
     pub cosmos: Option<CosmosServer>,
     /// The local identity provider of the login topology.
@@ -274,8 +277,12 @@ impl Topology {
                     redirect_url.clone(),
                     session_key.clone(),
                 ));
-                // API clients reach this sidecar's API and cannot send a dapr-api-token.
-                frontend.dapr_api_token = None;
+                // With the session login the sidecar asks its app's token on every API (API
+                // clients get to the one route through the front door, which adds it); with the
+                // OAuth2 middleware browsers reach its API, which then asks for none.
+                if options.login == Login::Middleware {
+                    frontend.dapr_api_token = None;
+                }
             }
             Some(provider)
         } else {
@@ -293,6 +300,7 @@ impl Topology {
             backends_started: backend_replicas,
             retired: Vec::new(),
             proxy: None,
+            front_door: None,
             browser_url,
             proxy_port,
             cosmos,
@@ -324,6 +332,20 @@ impl Topology {
             let dir = self.workdir.join("nginx");
             let proxy = ReverseProxy::start(&dir, &self.context.log_dir, port, &upstreams).await?;
             self.proxy = Some(proxy);
+        }
+        if let (Some(login), Some(token)) = (&self.frontend.login, &self.frontend.dapr_api_token)
+            && login.kind == Login::Session
+        {
+            let dir = self.workdir.join("front-door");
+            let door = FrontDoor::start(
+                &dir,
+                &self.context.log_dir,
+                free_port(),
+                self.frontend.dapr_http_port,
+                token,
+            )
+            .await?;
+            self.front_door = Some(door);
         }
         Ok(())
     }
@@ -381,9 +403,13 @@ impl Topology {
         &self.sentry
     }
 
-    /// The gated entry of the login topology: the page, through the frontend's sidecar.
+    /// The gated entry of the login topology for API clients (`…/method/`, add `call`): the
+    /// front door to the frontend's sidecar with the session login, else the sidecar itself.
     pub fn login_url(&self) -> String {
-        self.frontend.login_url()
+        match &self.front_door {
+            Some(door) => door.url(),
+            None => self.frontend.login_url(),
+        }
     }
 
     /// The end of every process's log, for a failure message.
@@ -418,12 +444,21 @@ impl Topology {
         if let Some(proxy) = &self.proxy {
             out.push_str(&format!("----- nginx\n{}\n", proxy.log_tail(lines)));
         }
+        if let Some(door) = &self.front_door {
+            out.push_str(&format!(
+                "----- front door (nginx)\n{}\n",
+                door.process().log_tail(lines)
+            ));
+        }
         out
     }
 
     pub async fn stop(&mut self) {
         if let Some(proxy) = self.proxy.as_mut() {
             proxy.stop().await;
+        }
+        if let Some(door) = self.front_door.as_mut() {
+            door.stop().await;
         }
         for frontend in self.frontends_mut() {
             frontend.stop().await;

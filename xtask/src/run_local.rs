@@ -199,7 +199,9 @@ The pair is running behind a login. Open this in a browser{behind}:
 The frontend signs you in itself (AUTH_MODE=session); sessions are kept in the Dapr state
 store `sessionstore` ({sessions}, encrypted), so any replica serves you and a restart signs
 nobody out. API clients get a token from the local provider (client credentials) and call
-through the frontend's sidecar, whose bearer middleware checks it; without one the answer is 401:
+through the front door (nginx, as AKS's Gateway: this one route only) to the frontend's sidecar,
+whose bearer middleware checks it; without one the answer is 401. The sidecar itself answers
+nothing without the app's own dapr-api-token (docs/security.md, "The frontend's sidecar"):
 
   TOKEN=$(curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials -d scope=api {token_url} | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -X POST -H "Authorization: Bearer $TOKEN" -d '{{"appId":"backend","method":"savestate","payload":{{"key":"mykey","data":"123"}}}}' {sidecar_url}call
@@ -212,7 +214,7 @@ State is kept in {state}. Press Ctrl-C to stop.
         client_id = provider.client_id,
         client_secret = provider.client_secret,
         token_url = provider.token_url(),
-        sidecar_url = topology.frontend.login_url(),
+        sidecar_url = topology.login_url(),
         sessions = topology.workdir.join("sessions.db").display(),
         state = topology.workdir.join("state.db").display()
     )

@@ -10,7 +10,7 @@ import urllib.parse
 from typing import Callable
 
 from .aks import renderings
-from .aks_frontdoor import expected_routes, front_door
+from .aks_frontdoor import API_CLIENT_HEADERS, API_ROUTE, expected_routes, front_door
 from .aks_network import auth_mode
 from .loopback import LoopbackServer
 from .placeholders import PLACEHOLDERS
@@ -39,7 +39,7 @@ class FrontDoor:
         app = deployment["spec"]["template"]["spec"]["containers"][0] if deployment else {}
         self.session = auth_mode(app) == "session"
         self.kind, route = front_door(documents)
-        self.api = route(host, "POST", "/call").path if route else None
+        self.api = route(host, *API_ROUTE, API_CLIENT_HEADERS).path if route else None
         self.browser = None if self.session or not route else route(host, "GET", "/").redirect
         self.page = [] if self.session or not route else [
             (method, route(host, method, path).path)

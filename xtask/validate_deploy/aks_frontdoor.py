@@ -23,6 +23,8 @@ class Routed:
     request_timeout: str | None = None
     buffered: bool | None = None
     body_size: str | None = None
+    # Request headers the front door removes before it sends the request on (lower case).
+    removed: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.backend:
@@ -32,10 +34,28 @@ class Routed:
         return "no route (404)"
 
 
-def http_route(routes: list[dict], host: str, method: str, path: str) -> Routed:
+def header_matches(match: dict, headers: dict[str, str]) -> bool:
+    """A match's `headers` (Exact, or RegularExpression as Envoy reads it: the whole value)
+    against the request's headers; names are case-insensitive."""
+    sent = {name.lower(): value for name, value in headers.items()}
+    for wanted in match.get("headers") or []:
+        value = sent.get(wanted["name"].lower())
+        if value is None:
+            return False
+        if wanted.get("type", "Exact") == "Exact" and value != wanted["value"]:
+            return False
+        if wanted.get("type") == "RegularExpression" and not re.fullmatch(wanted["value"].removeprefix("^"), value):
+            return False
+    return True
+
+
+def http_route(routes: list[dict], host: str, method: str, path: str,
+               headers: dict[str, str] | None = None) -> Routed:
     """Gateway API's matching (HTTPRoute v1): among the rules of the routes for the host, the
     match with an Exact path beats a PathPrefix, a longer prefix a shorter one, then one with a
-    method; the matched rule's URLRewrite or RequestRedirect filter applies."""
+    method; a match's headers must all be sent (`headers`, none by default); the matched rule's
+    URLRewrite or RequestRedirect filter applies, and its RequestHeaderModifier's removals."""
+    headers = headers or {}
     candidates = []
     for route in routes:
         if route["spec"].get("hostnames") and host not in route["spec"]["hostnames"]:
@@ -55,11 +75,16 @@ def http_route(routes: list[dict], host: str, method: str, path: str) -> Routed:
                     continue
                 if kind not in ("Exact", "PathPrefix"):
                     continue
+                if not header_matches(match, headers):
+                    continue
                 candidates.append(((kind == "Exact", len(value), bool(match.get("method"))), rule, kind, value))
     if not candidates:
         return Routed()
     _, rule, kind, value = max(candidates, key=lambda c: c[0])
+    removed: tuple[str, ...] = ()
     for item in rule.get("filters", []):
+        if item["type"] == "RequestHeaderModifier":
+            removed += tuple(name.lower() for name in item["requestHeaderModifier"].get("remove", []))
         if item["type"] == "RequestRedirect":
             target = item["requestRedirect"].get("path", {})
             return Routed(redirect=target.get("replaceFullPath") or path)
@@ -72,7 +97,7 @@ def http_route(routes: list[dict], host: str, method: str, path: str) -> Routed:
     backends = rule.get("backendRefs") or []
     if len(backends) != 1:
         return Routed()
-    return Routed(backend=(backends[0]["name"], backends[0]["port"]), path=path,
+    return Routed(backend=(backends[0]["name"], backends[0]["port"]), path=path, removed=removed,
                   request_timeout=(rule.get("timeouts") or {}).get("request"))
 
 
@@ -107,9 +132,9 @@ def front_door(documents: list[dict]):
     routes = [d for d in documents if d.get("kind") == "HTTPRoute"]
     ingresses = [d for d in documents if d.get("kind") == "Ingress"]
     if routes:
-        return "HTTPRoute", lambda host, method, path: http_route(routes, host, method, path)
+        return "HTTPRoute", lambda host, method, path, headers=None: http_route(routes, host, method, path, headers)
     if ingresses:
-        return "Ingress", lambda host, method, path: nginx_route(ingresses, host, method, path)
+        return "Ingress", lambda host, method, path, headers=None: nginx_route(ingresses, host, method, path)
     return None, None
 
 
@@ -122,6 +147,9 @@ def front_door(documents: list[dict]):
 # app's namespaced name, where `/` redirects, and the sign-in's own routes do not exist.
 BROWSER_PATH = "/v1.0/invoke/frontend.dapr-pair/method/"
 API_ROUTE = ("POST", "/call")
+# What an API client sends with it (the bearer middleware's token); browsers send no
+# Authorization header.
+API_CLIENT_HEADERS = {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"}
 API_PATH = "/v1.0/invoke/frontend/method/call"
 FRONTEND_SRC = Path(__file__).resolve().parent.parent.parent / "frontend/src"
 # The session sign-in's module: its routes exist only with AUTH_MODE=session.

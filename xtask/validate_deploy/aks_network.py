@@ -24,7 +24,8 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import APP, SESSION_SRC, SIDECAR, expected_routes, front_door, refused_routes
+from .aks_frontdoor import (API_CLIENT_HEADERS, API_ROUTE, APP, SESSION_SRC, SIDECAR, expected_routes, front_door,
+                            refused_routes)
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
@@ -380,7 +381,7 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
         expected, refused = expected_routes(mode), refused_routes(mode)
         ports = {name: port(app if name == APP else daprd, name) for name in {p for *_, p in expected if p}}
         for method, path, wanted, port_name in expected:
-            got = route(host, method, path)
+            got = route(host, method, path, API_CLIENT_HEADERS if (method, path) == API_ROUTE else None)
             if wanted.startswith("redirect:"):
                 if got.redirect != wanted.removeprefix("redirect:"):
                     problems.append(f"{kind}: {method} {path} -> {got.describe()}, expected a redirect to "
@@ -405,12 +406,30 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
             got = route(host, method, path)
             if got.backend is not None:
                 problems.append(f"{kind}: {method} {path} reaches {got.describe()}: not one of the frontend's own paths")
+        # daprd takes an invocation's target from `dapr-app-id`, then from Basic authentication
+        # as `dapr-app-id:<target>`, before the path (pkg/api/http/directmessaging.go): the
+        # Gateway sends the API path to the sidecar only with a bearer token and without that
+        # header (docs/security.md, "The frontend's sidecar"). ingress-nginx cannot do either
+        # without configuration snippets: its overlay is not held to it.
+        guarded = ""
+        if kind == "HTTPRoute":
+            for what, headers in (("no Authorization header", {}),
+                                  ("Basic authentication", {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="})):
+                got = route(host, *API_ROUTE, headers)
+                if got.backend is not None:
+                    problems.append(f"{kind}: {' '.join(API_ROUTE)} with {what} reaches {got.describe()}: "
+                                    "only a bearer token's request should (daprd reads a Basic one's target)")
+            got = route(host, *API_ROUTE, API_CLIENT_HEADERS)
+            if "dapr-app-id" not in got.removed:
+                problems.append(f"{kind}: {' '.join(API_ROUTE)} keeps a client's dapr-app-id header: daprd would "
+                                "invoke the app it names")
+            guarded = "; /call only with a bearer token, dapr-app-id removed"
         if not problems:
             sent = "; ".join(f"{m} {p} -> " + (f"redirect {w.removeprefix('redirect:')}" if n is None
                                                 else f"{'app' if n == APP else 'sidecar'} {ports[n]} {w}")
                              for m, p, w, n in expected)
             print(f"  ok   aks {label}: AUTH_MODE={mode}; the {kind} sends {sent}, and nothing else "
-                  f"({len(refused)} other paths refused)")
+                  f"({len(refused)} other paths refused){guarded}")
             print(f"  ok   aks {label}: slow bodies: {slow_body_summary(kind, app)}")
     for problem in problems:
         fail(f"aks {label}: {problem}")

@@ -104,3 +104,17 @@ def test_what_bounds_a_slow_body_on_each_front_door():
     assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, "dapr-http", app)[0]
     uncapped = nginx_route(ingress({}), "h", "POST", "/call")
     assert "no proxy-body-size" in slow_body_problems("Ingress", "POST", "/call", uncapped, "http", app)[0]
+
+
+def test_header_matches_and_removed_headers():
+    routes = [route([
+        {"matches": [{"path": {"type": "Exact", "value": "/call"}, "method": "POST",
+                      "headers": [{"name": "Authorization", "type": "RegularExpression", "value": "^Bearer .+"}]}],
+         "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": ["dapr-app-id"]}}],
+         "backendRefs": backend()},
+    ])]
+    bearer = http_route(routes, "h", "POST", "/call", {"authorization": "Bearer abc"})
+    assert bearer.backend == ("svc", 3500) and bearer.removed == ("dapr-app-id",)
+    assert http_route(routes, "h", "POST", "/call").backend is None
+    assert http_route(routes, "h", "POST", "/call", {"Authorization": "Basic ZGFwci1hcHAtaWQ6Yg=="}).backend is None
+    assert http_route(routes, "h", "POST", "/call", {"Authorization": "Bearer "}).backend is None
