@@ -3,8 +3,9 @@
 //! its daprd at once, the old replica routed to for an endpoint lag after it), while 16 clients
 //! save unique keys through the front door and read each one back. Not one answer may be
 //! other than 2xx, no connection may fail, and every acknowledged save must read back. With
-//! the session login, the clients are one signed-in browser's tabs: its cookie must keep
-//! working on every request.
+//! the session login, the clients are one signed-in browser's tabs (its cookie must keep
+//! working on every request) and API clients with a bearer token through the sidecars' front
+//! door.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,7 +117,7 @@ async fn a_rollout_of_every_replica_under_load_fails_no_request_and_loses_no_wri
         url: format!("{}/call", pair.topology.entry_url()),
         headers: HeaderMap::new(),
     };
-    roll_under_load(&mut pair, entry).await;
+    roll_under_load(&mut pair, vec![entry]).await;
 }
 
 #[tokio::test]
@@ -151,11 +152,19 @@ async fn a_signed_in_browser_keeps_its_session_through_a_rollout_under_load() {
         format!("__Host-session={cookie}").parse().unwrap(),
     );
     headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
-    let entry = Entry {
+    let browser_tab = Entry {
         url: format!("{entry_url}page/call"),
         headers,
     };
-    roll_under_load(&mut pair, entry).await;
+    // API clients: a bearer token, through the front door to the frontends' sidecars.
+    let token = provider.client_credentials_token().await.unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let api_client = Entry {
+        url: format!("{}call", pair.topology.login_url()),
+        headers,
+    };
+    roll_under_load(&mut pair, vec![browser_tab, api_client]).await;
 }
 
 /// A new replica is given to callers only once it can serve them, as Kubernetes adds a pod to
@@ -203,13 +212,15 @@ async fn a_new_replica_joins_name_resolution_only_once_it_can_serve() {
     );
 }
 
-/// 16 clients through `entry` for the whole rollout of every replica; then the counts, and
-/// every acknowledged save read back.
-async fn roll_under_load(pair: &mut TestPair, entry: Entry) {
+/// 16 clients, shared out over `entries`, for the whole rollout of every replica; then the
+/// counts, and every acknowledged save read back (through the entry that saved it).
+async fn roll_under_load(pair: &mut TestPair, entries: Vec<Entry>) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = JoinSet::new();
     for id in 0..CLIENTS {
-        clients.spawn(client(id, pair.http.clone(), entry.clone(), stop.clone()));
+        let entry = entries[id % entries.len()].clone();
+        let (http, stop) = (pair.http.clone(), stop.clone());
+        clients.spawn(async move { (entry.clone(), client(id, http, entry, stop).await) });
     }
     // Traffic first, so the first replica is replaced under load.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -230,8 +241,8 @@ async fn roll_under_load(pair: &mut TestPair, entry: Entry) {
     }
     rolled.unwrap_or_else(|error| panic!("{error:#}"));
 
-    let requests: usize = logs.iter().map(|log| log.requests).sum();
-    let failures: Vec<&String> = logs.iter().flat_map(|log| &log.failures).collect();
+    let requests: usize = logs.iter().map(|(_, log)| log.requests).sum();
+    let failures: Vec<&String> = logs.iter().flat_map(|(_, log)| &log.failures).collect();
     eprintln!(
         "{requests} requests during the rollout, {} failed",
         failures.len()
@@ -272,10 +283,10 @@ async fn roll_under_load(pair: &mut TestPair, entry: Entry) {
     );
 
     // Every acknowledged save, read through the new replicas: each client's, by a task.
-    let acknowledged: usize = logs.iter().map(|log| log.acknowledged.len()).sum();
+    let acknowledged: usize = logs.iter().map(|(_, log)| log.acknowledged.len()).sum();
     let mut readers = JoinSet::new();
-    for log in logs {
-        let (http, entry) = (pair.http.clone(), entry.clone());
+    for (entry, log) in logs {
+        let http = pair.http.clone();
         readers.spawn(async move {
             let mut lost = Vec::new();
             for (key, value) in log.acknowledged {

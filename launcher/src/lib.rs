@@ -8,7 +8,8 @@
 //! - [`service`]: one app with its daprd; [`sentry`]: the CA;
 //! - [`identity_provider`], [`cosmos`]: the local peers (npm packages under `oidc/` and
 //!   `cosmos/` beside this crate), started when a run asks for them;
-//! - [`front_door`]: the login topology's way in for API clients, as AKS's Gateway is;
+//! - [`proxy`]: nginx in front of the frontend's replicas, and the session login's way in for
+//!   API clients to their sidecars, as AKS's Gateway is;
 //! - [`rollout`]: every replica replaced as Kubernetes does it, [`name_resolution`] the file
 //!   the sidecars find each other in;
 //! - [`process`]: a child with its log, stopped with SIGTERM, killed with its parent;
@@ -17,7 +18,6 @@
 
 pub mod configurations;
 pub mod cosmos;
-pub mod front_door;
 pub mod identity_provider;
 pub mod name_resolution;
 pub mod npm;

@@ -1,10 +1,23 @@
-//! A round-robin reverse proxy in front of several frontend replicas: Debian's nginx on a free
-//! loopback port, with its own configuration, prefix, pid file and logs in the run's folder
-//! (never the system's), in the foreground (`daemon off`), stopped like every other peer.
-//! Each request goes to the next replica; one that is down (a restart) is skipped. A rollout
-//! changes the replicas with [`ReverseProxy::set_upstreams`]: a reload, which lets requests in
-//! flight finish on the old ones, as a cloud front door does.
+//! A round-robin reverse proxy in front of the frontend's replicas, as a cloud front door is:
+//! Debian's nginx on a free loopback port, with its own configuration, prefix, pid file and
+//! logs in the run's folder (never the system's), in the foreground (`daemon off`), stopped
+//! like every other peer. Each request goes to the next replica; one that is down (a restart)
+//! is skipped. A rollout changes the replicas with [`ReverseProxy::set_upstreams`]: a reload,
+//! which lets requests in flight finish on the old ones.
+//!
+//! Two sites ([`Site`]): the apps themselves (every path: the page, the browsers' sign-in,
+//! `/call`), and the session login's way in for API clients, the frontend's sidecars, where it
+//! passes one route only and adds the sidecar's token, as AKS's Gateway route does
+//! (docs/security.md, "The frontend's sidecar"):
+//! - the sidecar asks its app's `dapr-api-token` on every API of both its ports, so nobody who
+//!   reaches it without the token (another process, a pod past the network policy) reaches
+//!   any API; the API client's bearer token is checked by the sidecar's bearer middleware, on
+//!   the app channel, before daprd calls the app;
+//! - the route is fixed, and so is what daprd reads its target from: a `dapr-app-id` header is
+//!   removed, and Basic authentication (daprd reads `dapr-app-id:<target>` from it) is refused,
+//!   so what passes is an invocation of the frontend app and nothing else.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -13,12 +26,27 @@ use tokio::process::Command;
 use crate::process::{ManagedProcess, STOP_GRACE};
 use crate::wait::{get_status, wait_until};
 
+/// What a [`ReverseProxy`] is the front door of.
+#[derive(Clone)]
+pub enum Site {
+    /// The frontend apps, every path; upstreams are app ports.
+    Apps,
+    /// The frontend's sidecars, [`SIDECAR_ROUTE`] only, with `token` added as
+    /// `dapr-api-token`; upstreams are the sidecars' HTTP ports.
+    SidecarCall { token: String },
+}
+
+/// The one route of [`Site::SidecarCall`]: the frontend app's `/call`, invoked through its
+/// sidecar.
+pub const SIDECAR_ROUTE: &str = "/v1.0/invoke/frontend/method/call";
+
 pub struct ReverseProxy {
     pub port: u16,
     /// Its access log: one line per request, with the replica (`upstream=127.0.0.1:PORT`).
     pub access_log: std::path::PathBuf,
+    site: Site,
     dir: std::path::PathBuf,
-    /// The app ports it sends to.
+    /// The ports it sends to.
     upstreams: Vec<u16>,
     /// How many times its configuration was written: it answers the number on
     /// [`GENERATION_PATH`], so a reload is known to have taken effect.
@@ -40,17 +68,22 @@ pub(crate) fn nginx() -> &'static str {
 
 impl ReverseProxy {
     /// Starts nginx in `dir` on `127.0.0.1:port` in front of `127.0.0.1:<upstream>` of each of
-    /// `upstreams`, and waits until it answers `/healthz` through one of them.
+    /// `upstreams`, and waits until it answers: for the apps, `/healthz` through one of them.
     pub async fn start(
+        site: Site,
         dir: &Path,
         log_dir: &Path,
         port: u16,
         upstreams: &[u16],
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let access_log = log_dir.join("nginx-access.log");
+        let name = match site {
+            Site::Apps => "nginx",
+            Site::SidecarCall { .. } => "front-door",
+        };
+        let access_log = log_dir.join(format!("{name}-access.log"));
         std::fs::create_dir_all(log_dir)?;
-        let config_path = write_configuration(dir, &access_log, port, upstreams, 1)?;
+        let config_path = write_configuration(&site, dir, &access_log, port, upstreams, 1)?;
         let mut command = Command::new(nginx());
         command
             .arg("-p")
@@ -61,24 +94,27 @@ impl ReverseProxy {
             // this sends that to the run's folder too.
             .arg("-e")
             .arg(dir.join("error.log"));
-        let mut process = ManagedProcess::spawn_supervisor("nginx", command, log_dir)
+        let mut process = ManagedProcess::spawn_supervisor(name, command, log_dir)
             .context("starting nginx (Debian package nginx-light; scripts/test.sh installs it)")?;
-        let health = format!("http://127.0.0.1:{port}/healthz");
-        wait_until(
-            "nginx",
-            || async { get_status(&health).await == Some(200) },
-            &mut process,
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "nginx's error log:\n{}",
-                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        if let Site::Apps = site {
+            let health = format!("http://127.0.0.1:{port}/healthz");
+            wait_until(
+                name,
+                || async { get_status(&health).await == Some(200) },
+                &mut process,
             )
-        })?;
+            .await
+            .with_context(|| {
+                format!(
+                    "nginx's error log:\n{}",
+                    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+                )
+            })?;
+        }
         let mut proxy = Self {
             port,
             access_log,
+            site,
             dir: dir.to_owned(),
             upstreams: upstreams.to_vec(),
             generation: 1,
@@ -88,7 +124,7 @@ impl ReverseProxy {
         Ok(proxy)
     }
 
-    /// The app ports it sends to now.
+    /// The ports it sends to now.
     pub fn upstreams(&self) -> &[u16] {
         &self.upstreams
     }
@@ -99,6 +135,7 @@ impl ReverseProxy {
     pub async fn set_upstreams(&mut self, upstreams: &[u16]) -> anyhow::Result<()> {
         self.generation += 1;
         write_configuration(
+            &self.site,
             &self.dir,
             &self.access_log,
             self.port,
@@ -127,8 +164,17 @@ impl ReverseProxy {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
+    /// Where clients send: `/` of the apps, or the sidecar route's base (`…/method/`, to which
+    /// API clients add `call`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.site {
+            Site::Apps => format!("http://127.0.0.1:{}", self.port),
+            Site::SidecarCall { .. } => format!(
+                "http://127.0.0.1:{}{}",
+                self.port,
+                SIDECAR_ROUTE.trim_end_matches("call")
+            ),
+        }
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -140,8 +186,10 @@ impl ReverseProxy {
     }
 }
 
-/// Writes `nginx.conf` into `dir`; its path.
+/// Writes `nginx.conf` into `dir`, the run's owner's alone (it may hold the sidecar's token);
+/// its path.
 fn write_configuration(
+    site: &Site,
     dir: &Path,
     access_log: &Path,
     port: u16,
@@ -149,12 +197,55 @@ fn write_configuration(
     generation: u32,
 ) -> anyhow::Result<std::path::PathBuf> {
     let path = dir.join("nginx.conf");
-    let config = configuration(dir, access_log, port, upstreams, generation);
+    let config = configuration(site, dir, access_log, port, upstreams, generation);
     std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(path)
 }
 
+/// What each site passes on, and how.
+fn locations(site: &Site) -> String {
+    const BOUNDS: &str = r#"proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_connect_timeout 2s;
+      proxy_send_timeout 30s;
+      proxy_read_timeout 30s;
+      # A replica that is down (restarting) is skipped, also for POSTs: it never got them.
+      proxy_next_upstream error non_idempotent;
+      proxy_next_upstream_tries 2;"#;
+    match site {
+        Site::Apps => format!(
+            r#"location / {{
+      proxy_pass http://frontends;
+      # The host the browser asked for, so the app's same-origin check compares like with like.
+      proxy_set_header Host $http_host;
+      {BOUNDS}
+    }}"#
+        ),
+        Site::SidecarCall { token } => format!(
+            r#"# nginx matches the normalized path (decoded, dot segments resolved, slashes merged),
+    # and sends the fixed one: daprd's target is the frontend app.
+    location = {SIDECAR_ROUTE} {{
+      # daprd would take the target from `Authorization: Basic dapr-app-id:<target>`.
+      if ($http_authorization ~ "^Basic ") {{
+        return 400;
+      }}
+      proxy_pass http://frontends{SIDECAR_ROUTE};
+      # Replaces whatever the client sent; an empty value removes the header, so daprd's
+      # target is the path's.
+      proxy_set_header dapr-api-token "{token}";
+      proxy_set_header dapr-app-id "";
+      {BOUNDS}
+    }}
+    location / {{
+      return 404;
+    }}"#
+        ),
+    }
+}
+
 fn configuration(
+    site: &Site,
     dir: &Path,
     access_log: &Path,
     port: u16,
@@ -195,6 +286,8 @@ http {{
   # closing client connections; here a connection per request keeps that artifact out.
   keepalive_timeout 0;
   access_log {access_log} upstream;
+  # As daprd is told to read (dapr.io/read-buffer-size on AKS): large bearer tokens.
+  large_client_header_buffers 4 32k;
   upstream frontends {{
 {servers}    keepalive 8;
   }}
@@ -204,22 +297,11 @@ http {{
       access_log off;
       return 200 "{generation}";
     }}
-    location / {{
-      proxy_pass http://frontends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      # The host the browser asked for, so the app's same-origin check compares like with like.
-      proxy_set_header Host $http_host;
-      proxy_connect_timeout 2s;
-      proxy_send_timeout 30s;
-      proxy_read_timeout 30s;
-      # A replica that is down (restarting) is skipped, also for POSTs: it never got them.
-      proxy_next_upstream error non_idempotent;
-      proxy_next_upstream_tries 2;
-    }}
+    {locations}
   }}
 }}
 "#,
-        access_log = access_log.display()
+        access_log = access_log.display(),
+        locations = locations(site),
     )
 }

@@ -100,7 +100,8 @@ impl Topology {
             .await
             .with_context(|| format!("starting {}", successor.name))?;
         if role == Role::Frontend {
-            self.set_proxy_upstreams(|ports| ports.push(successor.app_port))
+            let ports = (successor.app_port, successor.dapr_http_port);
+            self.set_front_doors(|upstreams, port| upstreams.push(port), ports)
                 .await?;
         }
         step(format!(
@@ -127,8 +128,8 @@ impl Topology {
             "already out of name resolution (its daprd had exited)"
         }];
         if role == Role::Frontend {
-            let port = old.app_port;
-            self.set_proxy_upstreams(|ports| ports.retain(|p| *p != port))
+            let ports = (old.app_port, old.dapr_http_port);
+            self.set_front_doors(|upstreams, port| upstreams.retain(|p| *p != port), ports)
                 .await?;
             removed.push("out of nginx's upstream");
         }
@@ -144,14 +145,22 @@ impl Topology {
         Ok(())
     }
 
-    async fn set_proxy_upstreams(
+    /// Changes the front doors' upstreams by a frontend replica's `(app port, sidecar port)`:
+    /// nginx's in front of the apps, and the session login's in front of the sidecars.
+    async fn set_front_doors(
         &mut self,
-        change: impl FnOnce(&mut Vec<u16>),
+        change: impl Fn(&mut Vec<u16>, u16),
+        (app_port, sidecar_port): (u16, u16),
     ) -> anyhow::Result<()> {
         let proxy = self.proxy.as_mut().context("no nginx in this run")?;
-        let mut ports = proxy.upstreams().to_vec();
-        change(&mut ports);
-        proxy.set_upstreams(&ports).await
+        for (door, port) in std::iter::once((proxy, app_port))
+            .chain(self.front_door.as_mut().map(|door| (door, sidecar_port)))
+        {
+            let mut upstreams = door.upstreams().to_vec();
+            change(&mut upstreams, port);
+            door.set_upstreams(&upstreams).await?;
+        }
+        Ok(())
     }
 }
 

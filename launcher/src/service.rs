@@ -60,7 +60,7 @@ pub struct Service {
     pub app_metrics_port: u16,
     /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). `None` for the OAuth2
     /// middleware's entry, whose sidecar browsers reach; with the session login API clients
-    /// reach the sidecar through the front door, which adds it ([`crate::front_door`]).
+    /// reach the sidecar through the front door, which adds it ([`crate::proxy::Site`]).
     pub dapr_api_token: Option<String>,
     /// What daprd sends the app (`APP_API_TOKEN`), for apps that only accept their sidecar.
     pub app_api_token: Option<String>,
@@ -143,14 +143,15 @@ impl Service {
         }
     }
 
-    /// A new replica of the same app, named `name`, on ports of its own, with tokens of its
-    /// own and everything else as this one's: what a rollout starts before it stops this one.
+    /// A new replica of the same app, named `name`, on ports of its own, its app token its own
+    /// and everything else as this one's (its sidecar's token too, as a Deployment's pods read
+    /// one secret): what a rollout starts before it stops this one.
     pub fn successor(&self, name: String) -> Self {
         let mut next = Self::new(&self.app_id, self.role, free_port(), self.context.clone());
         next.name = name;
         next.program = self.program.clone();
         next.login = self.login.clone();
-        next.dapr_api_token = self.dapr_api_token.as_ref().map(|_| random_token());
+        next.dapr_api_token = self.dapr_api_token.clone();
         next
     }
 

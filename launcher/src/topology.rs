@@ -11,12 +11,11 @@ use tempfile::TempDir;
 
 use crate::configurations::write_configurations;
 use crate::cosmos::{CosmosAuth, CosmosServer};
-use crate::front_door::FrontDoor;
 use crate::identity_provider::IdentityProvider;
 use crate::paths::{app_bin_dir, repo_root};
 use crate::ports::free_port;
 use crate::process::{ManagedProcess, STOP_GRACE};
-use crate::proxy::ReverseProxy;
+use crate::proxy::{ReverseProxy, Site};
 use crate::secrets::random_token;
 use crate::sentry::start_sentry;
 use crate::service::{Login, LoginSettings, Role, Service};
@@ -119,8 +118,9 @@ pub struct Topology {
     pub more_frontends: Vec<Service>,
     /// nginx in front of the frontend replicas, when there is more than one.
     pub proxy: Option<ReverseProxy>,
-    /// The session login's way in for API clients to the frontend's sidecar (nginx).
-    pub front_door: Option<FrontDoor>,
+    /// The session login's way in for API clients: nginx in front of the frontend's sidecars,
+    /// one route, their token added ([`crate::proxy::Site::SidecarCall`]).
+    pub front_door: Option<ReverseProxy>,
     /// The Cosmos DB protocol server, with [`StateStore::Cosmos`].
     pub cosmos: Option<CosmosServer>,
     /// The local identity provider of the login topology.
@@ -284,6 +284,12 @@ impl Topology {
                     frontend.dapr_api_token = None;
                 }
             }
+            // One token for every replica, as the pods of one Deployment read one secret: the
+            // front door adds it for whichever replica it picks.
+            let token = frontends[0].dapr_api_token.clone();
+            for frontend in &mut frontends {
+                frontend.dapr_api_token = token.clone();
+            }
             Some(provider)
         } else {
             None
@@ -330,21 +336,22 @@ impl Topology {
         if let Some(port) = self.proxy_port {
             let upstreams: Vec<u16> = self.frontends().map(|f| f.app_port).collect();
             let dir = self.workdir.join("nginx");
-            let proxy = ReverseProxy::start(&dir, &self.context.log_dir, port, &upstreams).await?;
+            let proxy =
+                ReverseProxy::start(Site::Apps, &dir, &self.context.log_dir, port, &upstreams)
+                    .await?;
             self.proxy = Some(proxy);
         }
         if let (Some(login), Some(token)) = (&self.frontend.login, &self.frontend.dapr_api_token)
             && login.kind == Login::Session
         {
+            let site = Site::SidecarCall {
+                token: token.clone(),
+            };
+            let sidecars: Vec<u16> = self.frontends().map(|f| f.dapr_http_port).collect();
             let dir = self.workdir.join("front-door");
-            let door = FrontDoor::start(
-                &dir,
-                &self.context.log_dir,
-                free_port(),
-                self.frontend.dapr_http_port,
-                token,
-            )
-            .await?;
+            let door =
+                ReverseProxy::start(site, &dir, &self.context.log_dir, free_port(), &sidecars)
+                    .await?;
             self.front_door = Some(door);
         }
         Ok(())
@@ -447,7 +454,7 @@ impl Topology {
         if let Some(door) = &self.front_door {
             out.push_str(&format!(
                 "----- front door (nginx)\n{}\n",
-                door.process().log_tail(lines)
+                door.log_tail(lines)
             ));
         }
         out
