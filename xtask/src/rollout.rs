@@ -24,26 +24,12 @@ pub struct Args {
     data_dir: PathBuf,
     /// How long after SIGTERM an old replica stays in name resolution and nginx's upstream (the
     /// time Kubernetes takes to remove a terminating pod's endpoints): `2s`, `500ms`.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     endpoint_lag: Duration,
     /// From SIGTERM, how long the old processes get before SIGKILL
     /// (`terminationGracePeriodSeconds`).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     grace_period: Duration,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, ""), |at| text.split_at(at));
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 2s or 500ms"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" | "" => Ok(Duration::from_secs(number)),
-        _ => Err(format!("{text:?} is not a duration such as 2s or 500ms")),
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
