@@ -78,18 +78,9 @@ impl SessionLogin {
         authenticator: &Authenticator,
     ) -> Result<Self, String> {
         let session = &auth.session;
-        let needed = |value: Option<String>, name: &str| {
-            value.ok_or_else(|| format!("AUTH_MODE=session needs {name}"))
-        };
         let issuer = needed(auth.oidc_issuer.clone(), "OIDC_ISSUER")?;
         let client_id = needed(session.oidc_client_id.clone(), "OIDC_CLIENT_ID")?;
-        let client_secret = needed(
-            session
-                .oidc_client_secret
-                .as_ref()
-                .map(|secret| secret.expose().to_owned()),
-            "OIDC_CLIENT_SECRET",
-        )?;
+        let client_secret = needed(session.oidc_client_secret.clone(), "OIDC_CLIENT_SECRET")?;
         let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
         let keys = SessionKeys::from_hex(&needed(
             session
@@ -116,7 +107,7 @@ impl SessionLogin {
         let provider = Provider::new(
             issuer_keys.issuer().clone(),
             &client_id,
-            &client_secret,
+            client_secret,
             &redirect_url,
             &session.oidc_scopes,
             id_tokens,
@@ -146,6 +137,11 @@ impl SessionLogin {
             provider_origin,
         })
     }
+}
+
+/// A setting the session login does not start without.
+fn needed<T>(value: Option<T>, name: &str) -> Result<T, String> {
+    value.ok_or_else(|| format!("AUTH_MODE=session needs {name}"))
 }
 
 /// `/` of the site whose callback is `redirect_url`, after checking the callback: the app's

@@ -19,6 +19,7 @@ use oauth2::{
     TokenUrl,
 };
 use serde::{Deserialize, Serialize};
+use service_kit::settings::Secret;
 use tokio::sync::OnceCell;
 
 use super::http_client::ProviderHttp;
@@ -70,7 +71,7 @@ struct Endpoints {
 pub struct Provider {
     issuer: Arc<Issuer>,
     client_id: String,
-    client_secret: String,
+    client_secret: Secret,
     redirect_url: String,
     scopes: Vec<String>,
     http: ProviderHttp,
@@ -87,7 +88,7 @@ impl Provider {
     pub fn new(
         issuer: Arc<Issuer>,
         client_id: &str,
-        client_secret: &str,
+        client_secret: Secret,
         redirect_url: &str,
         scopes: &str,
         id_tokens: JwtValidator,
@@ -104,7 +105,7 @@ impl Provider {
             http: ProviderHttp(issuer.http().clone()),
             issuer,
             client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
+            client_secret,
             redirect_url: redirect_url.to_owned(),
             scopes,
             endpoints: OnceCell::new(),
@@ -138,7 +139,7 @@ impl Provider {
             ProviderError::Unavailable(format!("its {what} is not a URL: {e}"))
         };
         let client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.client_secret.clone()))
+            .set_client_secret(ClientSecret::new(self.client_secret.expose().to_owned()))
             .set_auth_uri(
                 AuthUrl::new(authorization_endpoint)
                     .map_err(|e| bad("authorization_endpoint", e))?,
