@@ -8,6 +8,7 @@
 //! - [`service`]: one app with its daprd; [`sentry`]: the CA;
 //! - [`identity_provider`], [`cosmos`]: the local peers (npm packages under `oidc/` and
 //!   `cosmos/` beside this crate), started when a run asks for them;
+//! - [`image`]: an app started from the container image's root filesystem;
 //! - [`rollout`]: every replica replaced as Kubernetes does it, [`name_resolution`] the file
 //!   the sidecars find each other in;
 //! - [`process`]: a child with its log, stopped with SIGTERM, killed with its parent;
@@ -17,6 +18,7 @@
 pub mod configurations;
 pub mod cosmos;
 pub mod identity_provider;
+pub mod image;
 pub mod name_resolution;
 pub mod npm;
 pub mod paths;
@@ -32,6 +34,7 @@ pub mod wait;
 
 pub use cosmos::{CosmosAuth, CosmosServer};
 pub use identity_provider::IdentityProvider;
+pub use image::ImageRoot;
 pub use ports::free_port;
 pub use process::ManagedProcess;
 pub use rollout::RolloutOptions;
