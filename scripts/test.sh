@@ -65,7 +65,7 @@ fi
 # image is over its size budget (20 MB).
 cargo build --locked --workspace --bins
 cargo xtask image
-image_test=image::the_pair_runs_from_the_image
+image_test=image::the_  # both tests of tests/image.rs (not the unit tests image::tests::…)
 if [ "$(id -u)" = 0 ]; then
   cargo test --locked --workspace
 else

@@ -2,14 +2,17 @@
 //! from the image's root filesystem (`cargo xtask image` builds and unpacks it; the README's
 //! test command runs that first) with its entrypoint, `USER` and `ENV`, chrooted, each PID 1 of
 //! a pid namespace of its own, next to real daprd. A dynamic library the binary needs, a file
-//! it reads that the image lacks, a user name or a writable path fails here.
+//! it reads that the image lacks, a user name or a writable path fails here. The frontend also
+//! fetches its identity provider's keys over HTTPS through the image's CA bundle.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use launcher::{ImageRoot, TopologyOptions};
+use launcher::{ImageRoot, ManagedProcess, TopologyOptions};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
+use test_support::tokens::{SigningKey, claims, key_set};
 
 use crate::support::TestPair;
 
@@ -146,4 +149,189 @@ async fn the_pair_runs_from_the_image_saves_reads_and_drains_on_sigterm_as_pid_1
         "SIGTERM drains and exits 0: {exit:?}\n{}",
         process.log_tail(20)
     );
+}
+
+/// Runs `openssl` with these arguments in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA of the test's own and a certificate it signed for 127.0.0.1: `ca.pem`, `server.pem`
+/// and `server.key` in `dir`.
+fn make_certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=dapr-pair test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(dir, &ca);
+    let mut request = vec!["req", "-subj", "/CN=127.0.0.1"];
+    request.extend(ec);
+    request.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &request);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Waits until `url` answers 200, or the process has exited.
+async fn wait_healthy(http: &reqwest::Client, url: &str, process: &mut ManagedProcess) {
+    for _ in 0..600 {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status() == 200)
+        {
+            return;
+        }
+        assert!(process.is_running(), "{}", process.log_tail(20));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer 200:\n{}", process.log_tail(20));
+}
+
+/// The frontend of the image, on its own (no sidecar: the token is checked before any call),
+/// checking JWTs of an identity provider served over HTTPS by `openssl s_server` with a
+/// certificate of the test's CA. From a copy of the image with that CA added to its bundle,
+/// it fetches the keys and lets the token through (then the allowlist refuses the call, 403);
+/// from the image as built, the certificate is refused and the keys cannot be had (503).
+#[tokio::test]
+async fn the_frontend_fetches_its_providers_keys_over_https_through_the_images_ca_bundle() {
+    let image = image();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    make_certificates(dir);
+
+    // The provider: its discovery document and key set, as files served over HTTPS.
+    let port = launcher::free_port();
+    let issuer = format!("https://127.0.0.1:{port}");
+    let www = dir.join("www");
+    std::fs::create_dir_all(www.join(".well-known")).unwrap();
+    std::fs::write(
+        www.join(".well-known/openid-configuration"),
+        json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks.json")}).to_string(),
+    )
+    .unwrap();
+    let key = SigningKey::generate("image-test");
+    std::fs::write(www.join("jwks.json"), key_set(&[&key]).to_string()).unwrap();
+    let mut server = tokio::process::Command::new("openssl");
+    server
+        .args(["s_server", "-quiet", "-WWW", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(dir.join("server.pem"))
+        .arg("-key")
+        .arg(dir.join("server.key"))
+        .current_dir(&www);
+    let logs = dir.join("logs");
+    let _server = ManagedProcess::spawn("provider", server, &logs).unwrap();
+
+    // A copy of the image's root with the test's CA added to its bundle.
+    let trusting = dir.join("rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&image.rootfs)
+        .arg(&trusting)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let bundle = trusting.join("etc/ssl/certs/ca-certificates.crt");
+    let mut certificates = std::fs::read_to_string(&bundle).unwrap();
+    certificates.push_str(&std::fs::read_to_string(dir.join("ca.pem")).unwrap());
+    std::fs::write(&bundle, certificates).unwrap();
+
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let audience = "dapr-pair-image-test";
+    let token = key.sign(&claims(&issuer, audience, "ada", 600));
+    for (name, root, trusted) in [
+        (
+            "frontend-trusting",
+            image.with_rootfs(trusting.clone()),
+            true,
+        ),
+        ("frontend-as-built", (*image).clone(), false),
+    ] {
+        let app_port = launcher::free_port();
+        let mut command = root.command("frontend").unwrap();
+        command
+            .env("HOST", "127.0.0.1")
+            .env("PORT", app_port.to_string())
+            .env("METRICS_PORT", launcher::free_port().to_string())
+            .env("DAPR_HTTP_PORT", launcher::free_port().to_string())
+            .env("AUTH_MODE", "jwt")
+            .env("OIDC_ISSUER", &issuer)
+            .env("OIDC_AUDIENCE", audience);
+        let mut app = ManagedProcess::spawn(name, command, &logs)
+            .unwrap()
+            .signals_its_child();
+        let url = format!("http://127.0.0.1:{app_port}");
+        wait_healthy(&http, &format!("{url}/healthz"), &mut app).await;
+        let answer = http
+            .post(format!("{url}/call"))
+            .bearer_auth(&token)
+            .json(&json!({"appId": "nobody", "method": "x"}))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body = answer.text().await.unwrap();
+        if trusted {
+            // Signed in: the allowlist, after the token check, refuses the call.
+            assert_eq!(status, 403, "{body}\n{}", app.log_tail(20));
+        } else {
+            assert_eq!(status, 503, "{body}\n{}", app.log_tail(20));
+            let log = std::fs::read_to_string(&app.log).unwrap();
+            assert!(
+                log.contains("UnknownIssuer"),
+                "the certificate was refused for want of its CA:\n{log}"
+            );
+        }
+        app.stop(Duration::from_secs(10)).await;
+    }
 }

@@ -121,6 +121,15 @@ impl ImageRoot {
         })
     }
 
+    /// The same image's configuration on another root filesystem: a copy of this one with a
+    /// file changed (a test's CA added to the bundle).
+    pub fn with_rootfs(&self, rootfs: PathBuf) -> Self {
+        Self {
+            rootfs,
+            ..self.clone()
+        }
+    }
+
     /// The command that runs the image's entrypoint: `unshare --pid --mount --fork
     /// --kill-child chroot --userspec=UID:GID ROOTFS ENTRYPOINT…`, with the image's `ENV` and
     /// nothing else but `SERVICE` (which app: `frontend` or `backend`, as the deployments set
