@@ -21,16 +21,22 @@ fn image() -> Arc<ImageRoot> {
     Arc::new(ImageRoot::load(&dir).unwrap_or_else(|error| panic!("{error:#}")))
 }
 
-/// The app a launcher's `unshare` started: its only child.
+/// The app the launcher's `unshare` started: the end of its line of only children.
 fn app_pid(unshare: u32) -> u32 {
-    let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-        .unwrap_or_default();
-    let pids: Vec<u32> = children
-        .split_whitespace()
-        .map(|pid| pid.parse().unwrap())
-        .collect();
-    assert_eq!(pids.len(), 1, "unshare {unshare} has one child: {pids:?}");
-    pids[0]
+    let mut pid = unshare;
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let pids: Vec<u32> = children
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect();
+        match pids[..] {
+            [] if pid != unshare => return pid,
+            [child] => pid = child,
+            _ => panic!("{pid} started the app's process, alone: {pids:?}"),
+        }
+    }
 }
 
 /// A line of `/proc/PID/status`, its fields after the name.
@@ -149,6 +155,36 @@ async fn the_pair_runs_from_the_image_saves_reads_and_drains_on_sigterm_as_pid_1
         "SIGTERM drains and exits 0: {exit:?}\n{}",
         process.log_tail(20)
     );
+
+    // The launcher's process killed (SIGKILL, as when the launcher itself dies or drops it):
+    // the app in the image goes with it, although it changed its uid (which clears the
+    // parent-death signal `--kill-child` had set).
+    let frontend = app_pid(pair.topology.frontend.app_process().unwrap().pid().unwrap());
+    pair.topology.frontend.kill_app().await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if !running(frontend) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the frontend ({frontend}) outlived its launcher's process"
+    );
+}
+
+/// Whether a process runs (exists and is not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 /// Runs `openssl` with these arguments in `dir`.

@@ -130,13 +130,22 @@ impl ImageRoot {
         }
     }
 
-    /// The command that runs the image's entrypoint: `unshare --pid --mount --fork
-    /// --kill-child chroot --userspec=UID:GID ROOTFS ENTRYPOINT…`, with the image's `ENV` and
+    /// The command that runs the image's entrypoint: `unshare --pid --fork --kill-child unshare
+    /// --pid --mount --fork --kill-child chroot --userspec=UID:GID ROOTFS ENTRYPOINT…`, with the
+    /// image's `ENV` and
     /// nothing else but `SERVICE` (which app: `frontend` or `backend`, as the deployments set
     /// it); the caller adds its own variables on top, as `docker run -e` does.
     /// `unshare` stays the launcher's child and passes on the app's exit status; it does not
     /// pass on signals, so the app's process is spawned with
-    /// [`crate::ManagedProcess::signals_its_child`]. Killed, `unshare` takes the app with it.
+    /// [`crate::ManagedProcess::signals_its_child`].
+    ///
+    /// Why two: killed, an `unshare --kill-child` sends its child SIGKILL (the kernel's
+    /// parent-death signal), but `chroot --userspec` changes the uid, which clears that
+    /// signal, so the app would outlive it (the test saw it). The outer one's child is the
+    /// inner `unshare`, root and unchanged, and the init of a pid namespace the app is in:
+    /// when the outer one is killed (the launcher dropped it, or died), the inner one gets
+    /// SIGKILL, and with its namespace's init every process in it goes, the app too. The app
+    /// is PID 1 of the inner namespace.
     pub fn command(&self, service: &str) -> anyhow::Result<Command> {
         if !nix::unistd::geteuid().is_root() {
             bail!(
@@ -145,6 +154,8 @@ impl ImageRoot {
         }
         let mut command = Command::new(&self.unshare);
         command
+            .args(["--pid", "--fork", "--kill-child"])
+            .arg(&self.unshare)
             .args(["--pid", "--mount", "--fork", "--kill-child"])
             .arg(&self.chroot);
         if let Some(user) = &self.user {

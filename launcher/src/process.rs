@@ -21,8 +21,8 @@ pub struct ManagedProcess {
     /// What it gets when dropped or when the launcher dies: SIGKILL, or for a supervisor of
     /// children of its own ([`Self::spawn_supervisor`]) SIGTERM.
     ends_with: Signal,
-    /// Signals go to its children rather than to it: `unshare --fork`, which blocks SIGTERM
-    /// and SIGINT and waits for the app it started (see [`crate::image`]).
+    /// Signals go to its last descendants rather than to it: `unshare --fork`, which blocks
+    /// SIGTERM and SIGINT and waits for the app it started (see [`crate::image`]).
     signals_its_child: bool,
     child: Child,
 }
@@ -77,9 +77,10 @@ impl ManagedProcess {
         })
     }
 
-    /// From now on [`Self::signal`] (and so [`Self::stop`]) signals this process's children
-    /// instead of it: for a process that only starts another and waits for it (`unshare
-    /// --fork`). Its exit is still what [`Self::wait`] waits for.
+    /// From now on [`Self::signal`] (and so [`Self::stop`]) signals the descendants of this
+    /// process that have no children of their own, instead of it: for a process that only
+    /// starts another and waits for it (`unshare --fork`, twice). Its exit is still what
+    /// [`Self::wait`] waits for.
     pub fn signals_its_child(mut self) -> Self {
         self.signals_its_child = true;
         self
@@ -104,8 +105,8 @@ impl ManagedProcess {
     pub fn signal(&self, signal: Signal) {
         let Some(pid) = self.pid() else { return };
         if self.signals_its_child {
-            for child in children(pid) {
-                let _ = kill(Pid::from_raw(child), signal);
+            for leaf in leaves(pid) {
+                let _ = kill(Pid::from_raw(leaf as i32), signal);
             }
         } else {
             let _ = kill(Pid::from_raw(pid as i32), signal);
@@ -140,11 +141,22 @@ impl ManagedProcess {
 }
 
 /// The pids of a process's children, as the kernel lists them.
-fn children(pid: u32) -> Vec<i32> {
+fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|child| child.parse().ok())
+        .collect()
+}
+
+/// The descendants of a process that have no children of their own.
+fn leaves(pid: u32) -> Vec<u32> {
+    children(pid)
+        .into_iter()
+        .flat_map(|child| match leaves(child) {
+            below if below.is_empty() => vec![child],
+            below => below,
+        })
         .collect()
 }
 
