@@ -50,6 +50,15 @@ RUN find service-kit/src frontend/src backend/src image/src -name '*.rs' -exec t
 # HTTP to their sidecar on loopback; the CA bundle is for the identity provider's JWKS
 # (AUTH_MODE=jwt), which rustls finds at the usual path.
 FROM scratch
+# OCI labels, which registries show: where the source is, which commit, under what licence.
+# CI and `cargo xtask image` pass SOURCE and REVISION; `az containerapp up` leaves them empty.
+ARG SOURCE=""
+ARG REVISION=""
+LABEL org.opencontainers.image.title="dapr-pair" \
+      org.opencontainers.image.description="The dapr-pair frontend or backend, chosen by SERVICE" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}"
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /dapr-pair /dapr-pair
 USER 10001:10001

@@ -31,7 +31,14 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v chromium >/dev/null && command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
 # nginx: the round-robin proxy in front of two frontend replicas in the login tests.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx-light)
+# The container image (`cargo xtask image`, docs/image.md): buildah builds the Dockerfile's
+# runtime stage without a daemon; the binary in it is built here for musl, whose C parts
+# (aws-lc-sys) need Debian's musl-gcc.
+command -v buildah >/dev/null || missing+=(buildah)
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
+  || rustup target add x86_64-unknown-linux-musl
 
 # Lints: rustfmt, clippy on every target, then cargo-deny (deny.toml): licenses, banned and duplicate
 # crates, sources, and RustSec advisories. The advisory database is cloned from GitHub; where
@@ -52,9 +59,22 @@ else
 fi
 "$cargo_deny/bin/cargo-deny" --locked check "${deny_checks[@]}"
 
-# The end-to-end tests start the apps' binaries, so build them first.
+# The end-to-end tests start the apps' binaries, so build them first; and the image, which one
+# of them runs from its root filesystem. `cargo xtask image` builds it once per input (a release
+# build for musl, ~3 min on 2 cores the first time), prints its tag and size, and fails if the
+# image is over its size budget (20 MB).
 cargo build --locked --workspace --bins
-cargo test --locked --workspace
+cargo xtask image
+image_test=image::the_  # both tests of tests/image.rs (not the unit tests image::tests::…)
+if [ "$(id -u)" = 0 ]; then
+  cargo test --locked --workspace
+else
+  # The image's test needs root (a pid and a mount namespace, chroot): that one through sudo.
+  cargo test --locked --workspace -- --skip "$image_test"
+  e2e="$(cargo test --locked -p e2e --no-run --message-format=json \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)"
+  sudo --preserve-env=DAPR_BIN_DIR,PATH "$e2e" "$image_test"
+fi
 
 # The deploy files: lints, az command lines, kustomize + kubernetes-validate, Dapr CRD
 # schemas, every Dapr file loaded by the real daprd, Bicep.

@@ -11,6 +11,8 @@
 //! - `traces`: one trace across both apps and both daprd;
 //! - `hostile`: a hostile client's requests and connections, each refused with its 4xx problem
 //!   or bounded in time, and data that reads back exactly as saved or is refused;
+//! - `image`: the pair started from the container image's root filesystem, each app PID 1 of
+//!   its own namespace, as the image's user;
 //! - `soak`: writers under random kills and restarts;
 //! - `rollout`: every replica of both apps and their sidecars replaced under load: no failed
 //!   request, no lost write;
@@ -24,6 +26,7 @@ mod support;
 mod concurrency;
 mod cosmos;
 mod hostile;
+mod image;
 mod login;
 mod login_binding;
 mod login_replicas;

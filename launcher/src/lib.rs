@@ -10,6 +10,7 @@
 //!   `cosmos/` beside this crate), started when a run asks for them;
 //! - [`proxy`]: nginx in front of the frontend's replicas, and the session login's way in for
 //!   API clients to their sidecars, as AKS's Gateway is;
+//! - [`image`]: an app started from the container image's root filesystem;
 //! - [`rollout`]: every replica replaced as Kubernetes does it, [`name_resolution`] the file
 //!   the sidecars find each other in;
 //! - [`process`]: a child with its log, stopped with SIGTERM, killed with its parent;
@@ -19,6 +20,7 @@
 pub mod configurations;
 pub mod cosmos;
 pub mod identity_provider;
+pub mod image;
 pub mod name_resolution;
 pub mod npm;
 pub mod paths;
@@ -34,6 +36,7 @@ pub mod wait;
 
 pub use cosmos::{CosmosAuth, CosmosServer};
 pub use identity_provider::IdentityProvider;
+pub use image::ImageRoot;
 pub use ports::free_port;
 pub use process::ManagedProcess;
 pub use rollout::RolloutOptions;

@@ -21,6 +21,9 @@ pub struct ManagedProcess {
     /// What it gets when dropped or when the launcher dies: SIGKILL, or for a supervisor of
     /// children of its own ([`Self::spawn_supervisor`]) SIGTERM.
     ends_with: Signal,
+    /// Signals go to its last descendants rather than to it: `unshare --fork`, which blocks
+    /// SIGTERM and SIGINT and waits for the app it started (see [`crate::image`]).
+    signals_its_child: bool,
     child: Child,
 }
 
@@ -69,8 +72,18 @@ impl ManagedProcess {
             log,
             spawned_at,
             ends_with,
+            signals_its_child: false,
             child,
         })
+    }
+
+    /// From now on [`Self::signal`] (and so [`Self::stop`]) signals the descendants of this
+    /// process that have no children of their own, instead of it: for a process that only
+    /// starts another and waits for it (`unshare --fork`, twice). Its exit is still what
+    /// [`Self::wait`] waits for.
+    pub fn signals_its_child(mut self) -> Self {
+        self.signals_its_child = true;
+        self
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -90,7 +103,12 @@ impl ManagedProcess {
 
     /// Sends `signal`, if it is still running.
     pub fn signal(&self, signal: Signal) {
-        if let Some(pid) = self.pid() {
+        let Some(pid) = self.pid() else { return };
+        if self.signals_its_child {
+            for leaf in leaves(pid) {
+                let _ = kill(Pid::from_raw(leaf as i32), signal);
+            }
+        } else {
             let _ = kill(Pid::from_raw(pid as i32), signal);
         }
     }
@@ -120,6 +138,26 @@ impl ManagedProcess {
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
+}
+
+/// The pids of a process's children, as the kernel lists them.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|child| child.parse().ok())
+        .collect()
+}
+
+/// The descendants of a process that have no children of their own.
+fn leaves(pid: u32) -> Vec<u32> {
+    children(pid)
+        .into_iter()
+        .flat_map(|child| match leaves(child) {
+            below if below.is_empty() => vec![child],
+            below => below,
+        })
+        .collect()
 }
 
 /// Asks the kernel to send the child `signal` when the thread that spawned it exits

@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use tokio::process::Command;
 
 use crate::identity_provider::{self, IdentityProvider};
+use crate::image::ImageRoot;
 use crate::name_resolution::NameResolution;
 use crate::paths::{bin_dir, repo_root};
 use crate::ports::free_port;
@@ -66,6 +67,8 @@ pub struct Service {
     pub app_api_token: Option<String>,
     /// The executable started as the app.
     pub program: PathBuf,
+    /// The container image whose entrypoint is started as the app instead of `program`.
+    pub image: Option<Arc<ImageRoot>>,
     pub(crate) app: Option<ManagedProcess>,
     pub(crate) sidecar: Option<ManagedProcess>,
     pub(crate) login: Option<LoginSettings>,
@@ -136,6 +139,7 @@ impl Service {
             dapr_api_token: Some(random_token()),
             app_api_token: (role == Role::Backend).then(random_token),
             program: PathBuf::new(),
+            image: None,
             app: None,
             sidecar: None,
             login: None,
@@ -150,6 +154,7 @@ impl Service {
         let mut next = Self::new(&self.app_id, self.role, free_port(), self.context.clone());
         next.name = name;
         next.program = self.program.clone();
+        next.image = self.image.clone();
         next.login = self.login.clone();
         next.dapr_api_token = self.dapr_api_token.clone();
         next
@@ -195,7 +200,13 @@ impl Service {
 
     pub async fn start_app(&mut self) -> anyhow::Result<()> {
         let context = self.context();
-        let mut command = Command::new(&self.program);
+        let mut command = match &self.image {
+            Some(image) => image.command(match self.role {
+                Role::Frontend => "frontend",
+                Role::Backend => "backend",
+            })?,
+            None => Command::new(&self.program),
+        };
         command
             .env("HOST", "127.0.0.1")
             .env("PORT", self.app_port.to_string())
@@ -242,8 +253,11 @@ impl Service {
                 .env("OIDC_AUDIENCE", identity_provider::AUDIENCE),
             None => command.env("AUTH_MODE", "off"),
         };
-        let process = ManagedProcess::spawn(&self.name, command, &context.log_dir)
+        let mut process = ManagedProcess::spawn(&self.name, command, &context.log_dir)
             .with_context(|| format!("starting {}", self.name))?;
+        if self.image.is_some() {
+            process = process.signals_its_child();
+        }
         self.app = Some(process);
         Ok(())
     }

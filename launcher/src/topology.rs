@@ -12,6 +12,7 @@ use tempfile::TempDir;
 use crate::configurations::write_configurations;
 use crate::cosmos::{CosmosAuth, CosmosServer};
 use crate::identity_provider::IdentityProvider;
+use crate::image::ImageRoot;
 use crate::paths::{app_bin_dir, repo_root};
 use crate::ports::free_port;
 use crate::process::{ManagedProcess, STOP_GRACE};
@@ -66,6 +67,9 @@ pub struct TopologyOptions {
     /// Settings given to both apps, as environment variables (`IDLE_TIMEOUT=2s`), on top of
     /// the launcher's own.
     pub app_env: Vec<(String, String)>,
+    /// Both apps started from this container image's root filesystem (its entrypoint, `USER`
+    /// and `ENV`, see [`crate::image`]) instead of the programs above.
+    pub image: Option<Arc<ImageRoot>>,
 }
 
 impl Default for TopologyOptions {
@@ -84,6 +88,7 @@ impl Default for TopologyOptions {
             frontend_program: None,
             backend_program: None,
             app_env: Vec::new(),
+            image: None,
         }
     }
 }
@@ -228,6 +233,7 @@ impl Topology {
                     Service::new("backend", Role::Backend, free_port(), context.clone());
                 backend.name = replica_name("backend", number);
                 backend.program = backend_program.clone();
+                backend.image = options.image.clone();
                 backend
             })
             .collect();
@@ -243,6 +249,7 @@ impl Topology {
                 let mut frontend = Service::new("frontend", Role::Frontend, port, context.clone());
                 frontend.name = replica_name("frontend", number);
                 frontend.program = frontend_program.clone();
+                frontend.image = options.image.clone();
                 frontend
             })
             .collect();

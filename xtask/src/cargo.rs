@@ -34,7 +34,7 @@ pub fn build_bins(profile: Profile, packages: &[&str]) -> anyhow::Result<PathBuf
 }
 
 /// The target folder: this program runs from `TARGET/debug/xtask`.
-fn target_dir() -> anyhow::Result<PathBuf> {
+pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("the path of this program")?;
     exe.ancestors()
         .nth(2)

@@ -7,9 +7,10 @@
 //! Stops on Ctrl-C. The end-to-end tests start the same topology through the same launcher.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use launcher::{IdentityProvider, Login, Topology, TopologyOptions};
+use launcher::{IdentityProvider, ImageRoot, Login, Topology, TopologyOptions};
 
 use crate::cargo::{Profile, build_bins};
 
@@ -43,6 +44,11 @@ pub struct Args {
     /// for each call.
     #[arg(long, env = "BACKEND_REPLICAS", default_value_t = 1)]
     backend_replicas: usize,
+    /// Start both apps from the container image instead of this build's binaries: built and
+    /// unpacked first (`cargo xtask image`: buildah, musl), then each app chrooted into it as
+    /// its `USER`, PID 1 of a pid namespace of its own. Needs root.
+    #[arg(long, env = "IMAGE")]
+    image: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -54,14 +60,24 @@ enum LoginMode {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // The launcher finds the apps next to this program.
     build_bins(Profile::Dev, &["frontend", "backend"])?;
+    let image = if args.image {
+        let built = crate::image::build()?;
+        Some(Arc::new(ImageRoot::load(&built.dir)?))
+    } else {
+        None
+    };
     let workdir = std::path::absolute(&args.data_dir)
         .with_context(|| format!("the data folder {}", args.data_dir.display()))?;
     tokio::runtime::Runtime::new()
         .context("starting the Tokio runtime")?
-        .block_on(run_pair(args, workdir))
+        .block_on(run_pair(args, workdir, image))
 }
 
-async fn run_pair(args: Args, workdir: PathBuf) -> anyhow::Result<()> {
+async fn run_pair(
+    args: Args,
+    workdir: PathBuf,
+    image: Option<Arc<ImageRoot>>,
+) -> anyhow::Result<()> {
     eprintln!(
         "starting Sentry, backend + daprd, frontend + daprd (logs in {}) ...",
         workdir.join("logs").display()
@@ -90,6 +106,7 @@ async fn run_pair(args: Args, workdir: PathBuf) -> anyhow::Result<()> {
         login,
         frontend_replicas: args.frontend_replicas,
         backend_replicas: args.backend_replicas,
+        image,
         ..TopologyOptions::default()
     })
     .await

@@ -20,10 +20,14 @@
 //! (these machines are shared) falls on all. It prints the figures with the ratios ours/floor
 //! and the targets, and writes `bench.json` and `bench.svg` to the results folder.
 //!
+//! Unless `--no-image`, the image figure ([`image`]): the container image's size next to the
+//! binaries', and its apps' start next to theirs (written to `image.json`).
+//!
 //! Last, unless `--no-rollout`, the rollout figure ([`rollout`]): the real apps with two
 //! replicas of each, failed requests and p99 while every replica is replaced, next to the same
 //! load steady.
 
+mod image;
 mod load;
 mod measure;
 mod oha;
@@ -75,6 +79,10 @@ pub struct Args {
     /// Skip the rollout figure (about 100 s).
     #[arg(long)]
     no_rollout: bool,
+    /// Skip the image figure: the container image's size and its apps' start (it builds the
+    /// image with `cargo xtask image` and needs root).
+    #[arg(long)]
+    no_image: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +209,24 @@ async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
         _ => None,
     };
     let _ = std::fs::remove_file(&bodies);
+    let imaged = match (&measured, args.no_image) {
+        (Ok(_), false) => Some(image::measure(&dir, args.starts).await),
+        _ => None,
+    };
     let results = measured?;
     report::print(&results);
+    match imaged {
+        Some(Ok(imaged)) => {
+            image::print(&imaged, &results[0]);
+            std::fs::create_dir_all(&args.out)?;
+            std::fs::write(
+                args.out.join("image.json"),
+                serde_json::to_string_pretty(&imaged)?,
+            )?;
+        }
+        Some(Err(error)) => eprintln!("bench: no image figure: {error:#}"),
+        None => {}
+    }
     if let Some(rolled) = rolled {
         report::print_rollout(&rolled?);
     }
