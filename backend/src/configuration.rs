@@ -2,6 +2,9 @@ use service_kit::settings::ServiceSettings;
 
 use crate::state_store::Consistency;
 
+/// The setting naming the state store component.
+pub const STATESTORE: &str = "STATESTORE";
+
 /// Every setting of the backend: a flag, or the environment variable named beside it.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
@@ -14,7 +17,7 @@ pub struct Config {
     pub service: ServiceSettings,
 
     /// Name of the Dapr state store component to use.
-    #[arg(long, env = "STATESTORE", default_value = "statestore")]
+    #[arg(long, env = STATESTORE, default_value = "statestore")]
     pub statestore: String,
 
     /// Consistency asked of the state store on every read and write.

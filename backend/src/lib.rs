@@ -1,9 +1,10 @@
 //! The backend: `POST /savestate`, `GET /state/{key}` and `DELETE /state/{key}`, stored through
 //! the Dapr state API. A request flows through `startup` (the router) → `routes` (parsing and
 //! answers) → `key` (what a valid key is) and `value` (what data reads back as it was saved) →
-//! `state_store` (the Dapr state API).
+//! `state_store` (the Dapr state API). `description` is what `dapr-pair describe` tells of it.
 
 pub mod configuration;
+pub mod description;
 pub mod key;
 pub mod routes;
 pub mod startup;

@@ -3,17 +3,31 @@
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use service_kit::Problem;
+use service_kit::description::Route;
 use service_kit::json::JsonBody;
 
 use crate::key::StateKey;
 use crate::state_store::{StateClient, StateError};
+
+/// The backend's routes, as `dapr-pair describe` tells them (held to [`router`] by
+/// tests/description.rs).
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/savestate",
+        methods: &[Method::POST],
+    },
+    Route {
+        path: "/state/{*key}",
+        methods: &[Method::GET, Method::DELETE],
+    },
+];
 
 pub fn router(store: StateClient) -> Router {
     Router::new()

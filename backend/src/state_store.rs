@@ -21,9 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use service_kit::SidecarClient;
+use service_kit::description::DaprApi;
 use service_kit::settings::Secret;
 
 use crate::key::StateKey;
+
+/// The sidecar's state API: every call's path starts with it.
+const STATE: &str = "/v1.0/state";
+pub const STATE_API: DaprApi = DaprApi::Http { path: STATE };
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,7 +155,7 @@ impl StateClient {
         }];
         let request = self
             .sidecar
-            .request(Method::POST, &format!("/v1.0/state/{}", self.name))
+            .request(Method::POST, &format!("{STATE}/{}", self.name))
             .json(&items);
         let response = self.sidecar.send(request).await.map_err(transport_error)?;
         expect_success(response).await?;
@@ -230,7 +235,7 @@ impl StateClient {
     fn key_path(&self, key: &StateKey) -> String {
         let key = utf8_percent_encode(key.as_str(), NON_ALPHANUMERIC);
         format!(
-            "/v1.0/state/{}/{key}?consistency={}",
+            "{STATE}/{}/{key}?consistency={}",
             self.name,
             self.consistency.as_str()
         )

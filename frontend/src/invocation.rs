@@ -5,9 +5,14 @@ use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use service_kit::description::DaprApi;
 use service_kit::problem::echo;
 
 use crate::call_error::CallError;
+
+/// The sidecar's service invocation API: every call's path starts with it.
+const INVOKE: &str = "/v1.0/invoke";
+pub const INVOKE_API: DaprApi = DaprApi::Http { path: INVOKE };
 
 /// The longest `method` (path and query, as given): far above any path of the backend (a key
 /// is at most 512 characters), and short enough that the request line stays within what daprd
@@ -64,7 +69,7 @@ impl Invocation {
             .as_deref()
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
-        format!("/v1.0/invoke/{}/method/{}{query}", self.app_id, self.method)
+        format!("{INVOKE}/{}/method/{}{query}", self.app_id, self.method)
     }
 
     /// `backend/savestate`: how the target is named in problems and logs.

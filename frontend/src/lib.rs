@@ -3,13 +3,14 @@
 //! `routes` (the handler) → `invocation` (what a valid request is) → `allowlist` (whether it
 //! may be made) → the sidecar's `/v1.0/invoke` API; each way it can fail is a `call_error`.
 //! Before any of that, `auth` finds out who is calling; `page` serves the small browser page at
-//! `GET /`.
+//! `GET /`. `description` is what `dapr-pair describe` tells of it.
 
 pub mod allowlist;
 pub mod auth;
 pub mod call_error;
 pub mod configuration;
 pub mod cross_site;
+pub mod description;
 pub mod invocation;
 pub mod page;
 pub mod routes;

@@ -3,10 +3,11 @@
 //! (no external scripts or fonts), so it works offline and under a strict
 //! Content-Security-Policy.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
+use service_kit::description::Route;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::Caller;
@@ -27,6 +28,19 @@ const SIGN_OUT: &str = r#"<form id="sign-out" method="post" action="auth/logout"
 pub struct PageOptions {
     pub sign_out_to: Option<String>,
 }
+
+/// The page's routes, as `dapr-pair describe` tells them (held to the router by
+/// tests/description.rs).
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/",
+        methods: &[Method::GET],
+    },
+    Route {
+        path: "/page/app.js",
+        methods: &[Method::GET],
+    },
+];
 
 /// The page and its script, each with the security headers: the CSP, `nosniff`, `no-store`.
 pub fn router(options: PageOptions) -> Router {

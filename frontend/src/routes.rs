@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 use service_kit::SidecarClient;
+use service_kit::description::Route;
 use service_kit::json::JsonBody;
 use service_kit::problem::echo;
 
@@ -23,6 +24,19 @@ pub struct CallState {
     pub sidecar: SidecarClient,
     pub allowlist: Arc<Allowlist>,
 }
+
+/// `/call` and the page's `/page/call`, as `dapr-pair describe` tells them (held to the router
+/// by tests/description.rs).
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/call",
+        methods: &[Method::POST],
+    },
+    Route {
+        path: "/page/call",
+        methods: &[Method::POST],
+    },
+];
 
 /// `/call` for API clients.
 pub fn router(state: CallState) -> Router {

@@ -16,18 +16,10 @@ use crate::page::{self, PageOptions};
 use crate::routes::{self, CallState};
 
 pub async fn build(config: Config) -> std::io::Result<Application> {
-    let authenticator =
-        Authenticator::from_settings(&config.auth).map_err(std::io::Error::other)?;
-    let login = match config.auth.auth_mode {
-        AuthMode::Session => Some(Arc::new(
-            SessionLogin::from_settings(&config.auth, &config.service, &authenticator)
-                .map_err(std::io::Error::other)?,
-        )),
-        _ => {
-            authenticator.log_mode();
-            None
-        }
-    };
+    let (authenticator, login) = authentication(&config).map_err(std::io::Error::other)?;
+    if login.is_none() {
+        authenticator.log_mode();
+    }
     let authenticator = Arc::new(authenticator);
     let app_token = config.service.enforced_app_token().cloned();
     let allowlist = Arc::new(config.call_allowlist.clone());
@@ -40,6 +32,23 @@ pub async fn build(config: Config) -> std::io::Result<Application> {
         )
     })
     .await
+}
+
+/// How callers are checked, and the session login in `AUTH_MODE=session`: what start-up
+/// refuses to go on without when a setting is missing or wrong.
+pub fn authentication(
+    config: &Config,
+) -> Result<(Authenticator, Option<Arc<SessionLogin>>), String> {
+    let authenticator = Authenticator::from_settings(&config.auth)?;
+    let login = match config.auth.auth_mode {
+        AuthMode::Session => Some(Arc::new(SessionLogin::from_settings(
+            &config.auth,
+            &config.service,
+            &authenticator,
+        )?)),
+        _ => None,
+    };
+    Ok((authenticator, login))
 }
 
 /// The whole frontend as a router, for serving and for `oneshot` tests. Every route but the

@@ -3,60 +3,12 @@
 //! only `/call`, the path API clients reach through the sidecar, needs it. Every other mode
 //! needs it on every route but the health probes.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use clap::Parser;
-use frontend::auth::Authenticator;
-use frontend::auth::session::SessionLogin;
-use frontend::configuration::Config;
-use frontend::routes::CallState;
-use frontend::startup::app;
-use service_kit::testing::absent_sidecar;
+use support::{APP_TOKEN, router};
 use tower::ServiceExt;
-
-const APP_TOKEN: &str = "the-app-token";
-
-/// The frontend in `mode` with an app token; the issuer is not reachable (nothing here gets
-/// as far as asking it).
-fn router(mode: &str) -> axum::Router {
-    let config = Config::parse_from([
-        "frontend",
-        "--app-api-token",
-        APP_TOKEN,
-        "--auth-mode",
-        mode,
-        "--oidc-issuer",
-        "http://127.0.0.1:1/issuer",
-        "--oidc-audience",
-        "api://dapr-pair",
-        "--oidc-client-id",
-        "dapr-pair",
-        "--oidc-client-secret",
-        "secret",
-        "--oidc-redirect-url",
-        "https://pair.example.com/auth/callback",
-        "--session-encryption-key",
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-    ]);
-    let authenticator = Authenticator::from_settings(&config.auth).unwrap();
-    let login = (mode == "session").then(|| {
-        Arc::new(
-            SessionLogin::from_settings(&config.auth, &config.service, &authenticator).unwrap(),
-        )
-    });
-    app(
-        CallState {
-            sidecar: absent_sidecar(Duration::from_secs(1)),
-            allowlist: Arc::new(config.call_allowlist.clone()),
-        },
-        config.service.enforced_app_token().cloned(),
-        Arc::new(authenticator),
-        login,
-    )
-}
 
 /// The status and whether the answer is the app token's refusal.
 async fn send(router: &axum::Router, method: &str, path: &str, token: bool) -> (StatusCode, bool) {

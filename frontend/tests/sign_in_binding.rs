@@ -2,60 +2,24 @@
 //! that browser's attempt cookie for its `state` it signs nobody in, whatever the code. On the
 //! router itself; the real provider, daprd and Chromium are in tests/login_binding.rs.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use clap::Parser;
-use frontend::auth::Authenticator;
+use frontend::auth::session::attempt_cookie;
 use frontend::auth::session::keys::SessionKeys;
 use frontend::auth::session::records::LoginAttempt;
-use frontend::auth::session::{SessionLogin, attempt_cookie};
-use frontend::configuration::Config;
-use frontend::routes::CallState;
-use frontend::startup::app;
-use service_kit::testing::absent_sidecar;
+use support::SESSION_KEY as KEY;
 use tower::ServiceExt;
 
-const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-const OTHER_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
-
-/// The frontend with the session login; the issuer and the sidecar are unreachable, so a
-/// callback that gets past the browser check fails at the provider (503), and one that does
-/// not is refused before it (400).
+/// The frontend with the session login (support::router): the issuer and the sidecar are
+/// unreachable, so a callback that gets past the browser check fails at the provider (503),
+/// and one that does not is refused before it (400).
 fn router() -> axum::Router {
-    let config = Config::parse_from([
-        "frontend",
-        "--auth-mode",
-        "session",
-        "--oidc-issuer",
-        "http://127.0.0.1:1/issuer",
-        "--oidc-audience",
-        "api://dapr-pair",
-        "--oidc-client-id",
-        "dapr-pair",
-        "--oidc-client-secret",
-        "secret",
-        "--oidc-redirect-url",
-        "https://pair.example.com/auth/callback",
-        "--session-encryption-key",
-        KEY,
-        "--dapr-grpc-port",
-        "1",
-    ]);
-    let authenticator = Authenticator::from_settings(&config.auth).unwrap();
-    let login = SessionLogin::from_settings(&config.auth, &config.service, &authenticator).unwrap();
-    app(
-        CallState {
-            sidecar: absent_sidecar(Duration::from_secs(1)),
-            allowlist: Arc::new(config.call_allowlist.clone()),
-        },
-        None,
-        Arc::new(authenticator),
-        Some(Arc::new(login)),
-    )
+    support::router("session")
 }
+
+const OTHER_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
 fn state(letter: char) -> String {
     letter.to_string().repeat(43)

@@ -3,6 +3,10 @@
 //! (`dapr-pair backend --port 8080`) or else from `SERVICE` (what `az containerapp up
 //! --env-vars SERVICE=backend` sets). Every other argument and variable is the chosen
 //! service's own, exactly as with its separate binary.
+//!
+//! `dapr-pair describe` prints what both services say of themselves, as JSON: their routes,
+//! settings, what each auth mode needs, the Dapr APIs and state stores they call. The deploy
+//! checks (`cargo xtask validate-deploy`) read that instead of the source text.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -56,7 +60,22 @@ fn choose(
     }
 }
 
+/// Both services' descriptions (service_kit::description), by name.
+fn description() -> serde_json::Value {
+    serde_json::json!({
+        "frontend": frontend::description::describe(),
+        "backend": backend::description::describe(),
+    })
+}
+
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "describe")
+    {
+        println!("{:#}", description());
+        return ExitCode::SUCCESS;
+    }
     let (service, args) = match choose(std::env::args_os().collect(), std::env::var_os("SERVICE")) {
         Ok(chosen) => chosen,
         Err(message) => {
@@ -76,6 +95,30 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_description_has_both_services_with_what_the_deploy_checks_read() {
+        let description = description();
+        for service in ["frontend", "backend"] {
+            for field in [
+                "routes",
+                "probes",
+                "settings",
+                "required_settings",
+                "dapr_apis",
+                "state_stores",
+            ] {
+                assert!(
+                    description[service].get(field).is_some(),
+                    "{service}.{field}"
+                );
+            }
+        }
+        assert_eq!(
+            description["backend"]["state_stores"][0]["default"],
+            "statestore"
+        );
     }
 
     #[test]

@@ -7,18 +7,33 @@
 use axum::Extension;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::description::Route;
 use crate::shutdown::Draining;
 use crate::{Problem, SidecarClient};
 
+pub const LIVENESS: &str = "/healthz";
+pub const READINESS: &str = "/readyz";
+/// The probes' routes, as [`crate::description`] tells them.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: LIVENESS,
+        methods: &[Method::GET],
+    },
+    Route {
+        path: READINESS,
+        methods: &[Method::GET],
+    },
+];
+
 pub fn routes(sidecar: SidecarClient) -> Router {
     Router::new()
-        .route("/healthz", get(alive))
-        .route("/readyz", get(ready))
+        .route(LIVENESS, get(alive))
+        .route(READINESS, get(ready))
         .with_state(sidecar)
 }
 

@@ -13,10 +13,12 @@
 //! - [`shutdown`]: the signals, and the delay that lets traffic move away before the drain.
 //! - [`connections`]: each connection's bounds (header, idle and request timeouts, a cap on
 //!   open connections, a bounded drain, the `Host` check).
+//! - [`description`]: what a service says of itself to the deploy checks (`dapr-pair describe`).
 //! - `testing` (feature `testing`): helpers for the services' tests.
 
 pub mod app_token;
 pub mod connections;
+pub mod description;
 pub mod health;
 pub mod json;
 pub mod problem;

@@ -10,10 +10,17 @@ use opentelemetry::KeyValue;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 
+use crate::description::DaprApi;
 use crate::settings::{Secret, ServiceSettings};
 use crate::telemetry::trace;
 
 const API_TOKEN: HeaderName = HeaderName::from_static("dapr-api-token");
+
+/// What [`SidecarClient::is_ready`] asks, and the Dapr API that is (its sidecar must serve it).
+const READY_PATH: &str = "/v1.0/healthz/outbound";
+pub const HEALTH_API: DaprApi = DaprApi::Http {
+    path: "/v1.0/healthz",
+};
 
 /// Cheap to clone (one reference count): handlers' state holds it, and axum clones that state
 /// for every request.
@@ -123,7 +130,7 @@ impl SidecarClient {
     /// `/v1.0/healthz` it does not wait for the app, so the app can ask it while starting.
     pub async fn is_ready(&self) -> bool {
         match self
-            .request(Method::GET, "/v1.0/healthz/outbound")
+            .request(Method::GET, READY_PATH)
             .timeout(Duration::from_secs(2))
             .send()
             .await
@@ -155,7 +162,7 @@ impl SidecarClient {
 
 /// The Dapr API a sidecar path belongs to (`/v1.0/invoke`, `/v1.0/state`), which names the
 /// span: the rest of the path holds app ids, methods and keys.
-fn dapr_api(path: &str) -> &str {
+pub fn dapr_api(path: &str) -> &str {
     let end = path
         .match_indices('/')
         .nth(2)
@@ -266,6 +273,16 @@ mod tests {
         );
         assert_eq!(dapr_api("/v1.0/state/statestore/mykey"), "/v1.0/state");
         assert_eq!(dapr_api("/v1.0/state"), "/v1.0/state");
+    }
+
+    #[test]
+    fn the_readiness_call_is_the_health_api_the_description_names() {
+        assert_eq!(
+            DaprApi::Http {
+                path: dapr_api(READY_PATH)
+            },
+            HEALTH_API
+        );
     }
 
     #[tokio::test]

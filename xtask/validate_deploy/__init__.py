@@ -17,7 +17,8 @@ runs them, default all):
            makes the pods and the NetworkPolicies are evaluated on them (cyclonus), the
            Gateway API resources are checked against v1.6.3's CRDs, and the front door's
            routes (to the sidecar or, with AUTH_MODE=session, the app's port for the
-           browsers' paths read from the frontend's code), the sidecars' `api.allowed`, the resiliency budget and the real daprd with
+           browsers' paths, as `dapr-pair describe` gives them: description.py), the sidecars'
+           `api.allowed` against the Dapr APIs the apps describe, the resiliency budget and the real daprd with
            the injected flags (16 KiB header, graceful shutdown) are checked; the stop's timing
            budget on the injected daprd's flags, the rolling update, disruption budgets,
            spread and replicas, and the real daprd with the injected shutdown flags stopped

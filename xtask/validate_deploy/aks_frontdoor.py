@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from . import description
 
 
 @dataclass
@@ -141,7 +142,7 @@ def front_door(documents: list[dict]):
 # What a browser and an API client send to https://HOST, and what must not get through: the
 # other apps, the sidecar's own APIs, the app's probes. API clients send `POST /call` (README),
 # which reaches the frontend's sidecar as its invocation path, in every mode. The browsers'
-# paths are the frontend's other routes, read from its code (app_routes): with the in-app
+# paths are the frontend's other routes, as it describes them (app_routes): with the in-app
 # sign-in (AUTH_MODE=session) each goes to the app's own port as it is; with the sidecar's
 # OAuth2 middleware (the app on AUTH_MODE=jwt) the page's routes go to the sidecar below the
 # app's namespaced name, where `/` redirects, and the sign-in's own routes do not exist.
@@ -151,9 +152,6 @@ API_ROUTE = ("POST", "/call")
 # Authorization header.
 API_CLIENT_HEADERS = {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"}
 API_PATH = "/v1.0/invoke/frontend/method/call"
-FRONTEND_SRC = Path(__file__).resolve().parent.parent.parent / "frontend/src"
-# The session sign-in's module: its routes exist only with AUTH_MODE=session.
-SESSION_SRC = FRONTEND_SRC / "auth/session"
 # The container ports a request is for: daprd's HTTP API, or the app's own.
 SIDECAR, APP = "dapr-http", "http"
 REFUSED = [
@@ -172,13 +170,14 @@ REFUSED = [
 
 
 def app_routes() -> list[tuple[str, str, bool]]:
-    """The frontend's routes as its code declares them (`.route("/path", get(`), outside its
-    tests: (method, path, whether only the session sign-in has it)."""
+    """The frontend's routes as it describes them, its health probes left out: (method, path,
+    whether only the session sign-in has it)."""
     found = []
-    for path in sorted(FRONTEND_SRC.rglob("*.rs")):
-        text = path.read_text().split("#[cfg(test)]")[0]
-        for route, method in re.findall(r'\.route\(\s*"([^"]+)",\s*(get|post|put|patch|delete)\(', text):
-            found.append((method.upper(), route, SESSION_SRC in path.parents))
+    for method, path, modes in description.routes("frontend"):
+        if modes is not None and modes != ["session"]:
+            raise description.DescriptionError(f"{method} {path} exists in AUTH_MODE {modes}: the front door's "
+                                               "routes know only every mode or session's")
+        found.append((method, path, modes is not None))
     return found
 
 

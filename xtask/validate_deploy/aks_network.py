@@ -24,14 +24,15 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import (API_CLIENT_HEADERS, API_ROUTE, APP, SESSION_SRC, SIDECAR, expected_routes, front_door,
+from .aks_frontdoor import (API_CLIENT_HEADERS, API_ROUTE, APP, SIDECAR, expected_routes, front_door,
                             refused_routes)
+from .description import DescriptionError, dapr_apis, setting_default
 from .loopback import free_port
 from .placeholders import PLACEHOLDERS
 from .report import fail
 from .session_login import required_settings
 from .rollout import (Shutdown, app_seconds, budget_summary, disruption_problems, go_seconds,
-                      replica_problems, rolling_problems, setting_default, shutdown_problems, spread_problems)
+                      replica_problems, rolling_problems, shutdown_problems, spread_problems)
 from .tools import DAPRD, REPO
 
 # The front door's pods, per rendering: a Gateway's proxies carry the label Gateway API
@@ -44,8 +45,8 @@ NGINX_CONTROLLER = {"namespace": "ingress-nginx",
 # and its DaemonSet's.
 SCRAPERS = {"scraper (ama-metrics)": {"namespace": "kube-system", "podLabels": {"rsName": "ama-metrics"}},
             "scraper (ama-metrics-node)": {"namespace": "kube-system", "podLabels": {"dsName": "ama-metrics-node"}}}
-# The app's own drain on SIGTERM: service-kit's SHUTDOWN_TIMEOUT, 10 s by default (read from
-# service-kit/src/settings.rs once it is there; assumed until then).
+# The app's own drain on SIGTERM: service-kit's SHUTDOWN_TIMEOUT, 10 s by default (as the apps
+# describe it; assumed where that has no default).
 ASSUMED_DRAIN_SECONDS = 10
 # Kubernetes' terminationGracePeriodSeconds when a pod sets none.
 DEFAULT_GRACE = 30
@@ -99,31 +100,22 @@ def env_secret(container: dict, name: str) -> tuple[str, str] | None:
     return None
 
 
-def default_from_settings(env: str) -> str | None:
-    """The default of a service-kit setting, as its clap attribute gives it."""
-    text = (REPO / "service-kit/src/settings.rs").read_text()
-    match = re.search(rf'env = "{env}"[^\]]*default_value(?:_t)? = "?([^",)\]]+)"?', text)
-    return match.group(1).replace("_", "") if match else None
-
-
 def env_value(container: dict, name: str) -> str | None:
     return next((e.get("value") for e in container.get("env", []) if e["name"] == name), None)
 
 
 def sidecar_timeout_seconds(app: dict) -> float:
     """The app's SIDECAR_TIMEOUT (a duration), or its old name SIDECAR_TIMEOUT_MS (milliseconds),
-    else the default its clap attribute gives."""
+    else its default as the apps describe it."""
     old = env_value(app, "SIDECAR_TIMEOUT_MS")
     if old:
         return int(old) / 1000
-    return seconds(env_value(app, "SIDECAR_TIMEOUT") or default_from_settings("SIDECAR_TIMEOUT") or "10s")
+    return seconds(env_value(app, "SIDECAR_TIMEOUT") or setting_default("SIDECAR_TIMEOUT") or "10s")
 
 
 def auth_mode(app: dict) -> str:
-    """The frontend's AUTH_MODE: its env, else the default its clap attribute gives."""
-    text = (REPO / "frontend/src/auth/settings.rs").read_text()
-    default = re.search(r'env = "AUTH_MODE"[^\]]*default_value_t = AuthMode::(\w+)', text)
-    return (env_value(app, "AUTH_MODE") or (default.group(1) if default else "jwt")).lower()
+    """The frontend's AUTH_MODE: its env, else its default as the frontend describes it."""
+    return (env_value(app, "AUTH_MODE") or setting_default("AUTH_MODE") or "jwt").lower()
 
 
 def seconds(text: str) -> float:
@@ -177,7 +169,7 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
         # and as long as the app waits for one call; the pod's grace period covers both.
         graceful = int(flag(daprd, "--dapr-graceful-shutdown-seconds") or -1)
         graceful_s = graceful if graceful > 0 else 5  # daprd's own default (pkg/runtime/config.go)
-        drain_default = default_from_settings("SHUTDOWN_TIMEOUT")
+        drain_default = setting_default("SHUTDOWN_TIMEOUT")
         drain = env_value(app, "SHUTDOWN_TIMEOUT") or drain_default
         drain_s = seconds(drain) if drain else ASSUMED_DRAIN_SECONDS
         call_s = sidecar_timeout_seconds(app)
@@ -438,7 +430,7 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
 def app_request_timeout(app: dict) -> float:
     """The app's REQUEST_TIMEOUT (service-kit): every request it serves, body included, is
     answered within it."""
-    return app_seconds(env_value(app, "REQUEST_TIMEOUT") or default_from_settings("REQUEST_TIMEOUT") or "30s")
+    return app_seconds(env_value(app, "REQUEST_TIMEOUT") or setting_default("REQUEST_TIMEOUT") or "30s")
 
 
 def slow_body_problems(kind: str, method: str, path: str, got, port_name: str, app: dict) -> list[str]:
@@ -513,24 +505,15 @@ def grpc_groups() -> dict[str, str]:
     return groups
 
 
-def apis_used(folders: list[str], grpc: dict[str, str], skip: Path | None = None) -> tuple[set[str], set[str]]:
-    """The Dapr APIs a crate's own code (outside its tests) calls: over HTTP the `/v1.0/NAME`
-    paths it names; over gRPC the methods of Dapr's service it calls through the generated
-    client (`client.save_state(` is SaveState, and so is a call on a clone of it split over
-    lines, `self.client\n.clone()\n.save_state(`)."""
-    http_names, grpc_names = set(), set()
-    for folder in folders:
-        for path in (REPO / folder).rglob("*.rs"):
-            if skip is not None and skip in path.parents:
-                continue
-            text = path.read_text().split("#[cfg(test)]")[0]
-            http_names |= set(re.findall(r'"/v1\.0/([a-z]+)', text))
-            if "dapr.proto.runtime.v1.Dapr" in text or "DaprClient" in text:
-                for call in re.findall(r"client(?:\s*\.\s*clone\(\))?\s*\.\s*([a-z_]+)\(", text):
-                    method = "".join(part.title() for part in call.split("_"))
-                    if method in grpc:
-                        grpc_names.add(grpc[method])
-    return http_names, grpc_names
+def apis_used(app: str, auth_mode: str | None, grpc: dict[str, str]) -> tuple[set[str], set[str]]:
+    """The Dapr APIs the app calls in the auth mode, as it describes them: over HTTP the names
+    of their paths (`state`), over gRPC the API group of each method it calls (`state.v1`)."""
+    http_names, methods = dapr_apis(app, auth_mode)
+    unknown = sorted(methods - set(grpc))
+    if unknown:
+        raise DescriptionError(f"the {app} calls the gRPC methods {unknown}, which the pinned Dapr's "
+                               "pkg/api/grpc/endpoints.go does not list")
+    return http_names, {grpc[method] for method in methods}
 
 
 def check_api_allowlists(label: str, documents: list[dict]) -> None:
@@ -541,9 +524,9 @@ def check_api_allowlists(label: str, documents: list[dict]) -> None:
     frontend_app = next((c for c in deployments["frontend"]["spec"]["template"]["spec"]["containers"]
                          if c["name"] == "frontend"), {}) if "frontend" in deployments else {}
     for app in ("frontend", "backend"):
-        # The session sign-in's code (its store, over gRPC) runs only with AUTH_MODE=session.
-        skip = SESSION_SRC if app == "frontend" and auth_mode(frontend_app) != "session" else None
-        used_http, used_grpc = apis_used([f"{app}/src", "service-kit/src"], grpc, skip)
+        # The session sign-in's store (over gRPC) is called only with AUTH_MODE=session.
+        mode = auth_mode(frontend_app) if app == "frontend" else None
+        used_http, used_grpc = apis_used(app, mode, grpc)
         allowed = ((configurations.get(app) or {}).get("spec", {}).get("api") or {}).get("allowed") or []
         http_names = {r["name"] for r in allowed if r.get("protocol", "http").lower() == "http"}
         grpc_names = {f"{r['name']}.{r['version']}" for r in allowed if r.get("protocol", "").lower() == "grpc"}
@@ -581,12 +564,10 @@ def check_session_store(label: str, documents: list[dict], pods: dict[str, dict]
     app = containers(pods["frontend"])[0]
     if auth_mode(app) != "session":
         return
-    settings = (REPO / "frontend/src/auth/session/settings.rs").read_text()
-    default = re.search(r'env = "SESSION_STORE", default_value = "([^"]+)"', settings)
-    name = env_value(app, "SESSION_STORE") or (default.group(1) if default else None)
+    name = env_value(app, "SESSION_STORE") or setting_default("SESSION_STORE")
     component = next((d for d in documents if d.get("kind") == "Component" and d["metadata"]["name"] == name), None)
     problems = []
-    # What the app does not start without, read from its source (session_login.py).
+    # What the app does not start without, as it describes it (session_login.py).
     given = {item["name"]: item for item in app.get("env", [])}
     for setting in sorted(required_settings()):
         if setting not in given:

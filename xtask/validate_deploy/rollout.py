@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .tools import REPO
+from .description import probes, setting_default
 
 # daprd's own --dapr-graceful-shutdown-seconds when none is given (pkg/runtime/config.go).
 DAPRD_DEFAULT_GRACEFUL = 5
@@ -33,21 +33,6 @@ DEFAULT_GRACE = 30
 # out and may drop requests).
 ONE_REPLICA_EXCEPTIONS = {("overlays/oauth2-middleware", "frontend"):
                           "sessions in one daprd's memory (docs/aks.md, Rollouts)"}
-
-
-def app_paths() -> tuple[str | None, str | None]:
-    """(liveness, readiness): the paths service-kit serves with its `alive` and `ready`
-    handlers (service-kit/src/health.rs)."""
-    text = (REPO / "service-kit/src/health.rs").read_text()
-    routes = dict((handler, path) for path, handler in re.findall(r'\.route\("([^"]+)",\s*get\((\w+)\)\)', text))
-    return routes.get("alive"), routes.get("ready")
-
-
-def setting_default(env: str) -> str | None:
-    """The default of a service-kit setting, as its clap attribute gives it."""
-    text = (REPO / "service-kit/src/settings.rs").read_text()
-    match = re.search(rf'env = "{env}"[^\]]*default_value(?:_t)? = "?([^",)\]]+)"?', text)
-    return match.group(1).replace("_", "") if match else None
 
 
 def app_seconds(text: str) -> float:
@@ -93,7 +78,7 @@ class Shutdown:
 def shutdown_problems(s: Shutdown) -> list[str]:
     """Why a replica stopped this way drops requests (empty: it does not)."""
     problems = []
-    live_path, ready_path = app_paths()
+    live_path, ready_path = probes()
     if s.delay is None or s.delay <= 0:
         problems.append(f"SHUTDOWN_DELAY is {'not set' if s.delay is None else f'{s.delay:g} s'}: the app stops "
                         "accepting at SIGTERM, while the endpoint, the front door and the callers' sidecars still "

@@ -1,34 +1,26 @@
 """What the frontend needs to guard itself with AUTH_MODE=session (the Container Apps deploy files
-give it external ingress without built-in auth in that mode), read from the frontend's own
-source, not listed here: the settings its start-up refuses to go without
-(frontend/src/auth/session/mod.rs and authenticator.rs), and the session store component
+give it external ingress without built-in auth in that mode), as the frontend itself says, not
+listed here: the settings its start-up refuses to go without (`dapr-pair describe`,
+description.py), and the session store component
 (deploy/aca/sessionstore.yaml: its database and container, so its identity's data role can be
 checked to be scoped to that container). Pure functions, for the tools' Python and azure-cli's."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
+
+from . import description
 
 REPO = Path(__file__).resolve().parent.parent.parent
 SESSION_STORE = REPO / "deploy/aca/sessionstore.yaml"
 
 
-def required_settings(repo: Path = REPO) -> set[str]:
-    """The settings AUTH_MODE=session does not start without: `needed(…, "NAME")` in the
-    session login, and the issuer and audience the bearer check of /call needs."""
-    session = (repo / "frontend/src/auth/session/mod.rs").read_text()
-    names = set(re.findall(r'needed\([^;]*?"([A-Z][A-Z0-9_]+)"\s*,?\s*\)', session, re.S))
-    authenticator = (repo / "frontend/src/auth/authenticator.rs").read_text()
-    both = re.search(r"session need ([A-Z][A-Z0-9_]+) and ([A-Z][A-Z0-9_]+)", authenticator)
-    if both:
-        names |= set(both.groups())
-    if not names or not both:
-        raise RuntimeError("the session login's required settings are not found in frontend/src: "
-                           "update session_login.required_settings")
-    return names
+def required_settings() -> set[str]:
+    """The settings AUTH_MODE=session does not start without: the session login's, and the
+    issuer and audience the bearer check of /call needs."""
+    return description.required_settings("session")
 
 
 def missing_settings(env: list[dict], secrets: list[dict], required: set[str]) -> list[str]:

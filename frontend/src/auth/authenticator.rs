@@ -11,6 +11,10 @@ use super::jwks::KeySet;
 use super::jwt::JwtValidator;
 use super::{AuthError, AuthMode, AuthSettings, Caller, easyauth};
 
+/// The issuer and audience of bearer tokens: `jwt` and `session` do not start without them,
+/// `easyauth` takes both or neither (the messages below and `dapr-pair describe` name these).
+pub const BEARER_SETTINGS: [&str; 2] = ["OIDC_ISSUER", "OIDC_AUDIENCE"];
+
 /// How this frontend identifies callers, built once at start from [`AuthSettings`].
 pub enum Authenticator {
     Jwt(JwtValidator),
@@ -22,6 +26,7 @@ impl Authenticator {
     /// Refuses settings that cannot work: `jwt` without an issuer and an audience, half of
     /// them in `easyauth`.
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, String> {
+        let [issuer_name, audience_name] = BEARER_SETTINGS;
         let validator = match (&settings.oidc_issuer, &settings.oidc_audience) {
             (Some(issuer), Some(audience)) => Some(JwtValidator::new(
                 Arc::new(KeySet::new(
@@ -33,13 +38,18 @@ impl Authenticator {
                 settings.jwt_leeway_secs,
             )?),
             (None, None) => None,
-            _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
+            _ => {
+                return Err(format!(
+                    "set both {issuer_name} and {audience_name}, or neither"
+                ));
+            }
         };
         match settings.auth_mode {
             // `/call` in session mode: API clients' bearer tokens, as in `jwt`.
             AuthMode::Jwt | AuthMode::Session => validator.map(Self::Jwt).ok_or_else(|| {
-                "AUTH_MODE=jwt and session need OIDC_ISSUER and OIDC_AUDIENCE (or set AUTH_MODE explicitly)"
-                    .to_owned()
+                format!(
+                    "AUTH_MODE=jwt and session need {issuer_name} and {audience_name} (or set AUTH_MODE explicitly)"
+                )
             }),
             AuthMode::Easyauth => Ok(Self::EasyAuth(validator)),
             AuthMode::Off => Ok(Self::Off),

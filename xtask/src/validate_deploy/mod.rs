@@ -1,6 +1,7 @@
 //! `cargo xtask validate-deploy [CHECK...]`: the deploy files validated offline with real tools
 //! (Azure and Kubernetes are not needed). A full run lints every script (shellcheck), the
-//! Dockerfile (hadolint) and the GitHub workflows (actionlint), runs the tests of the Python
+//! Dockerfile (hadolint) and the GitHub workflows (actionlint), runs `dapr-pair describe` (what
+//! the apps say of themselves, which the checks read), the tests of the Python
 //! package xtask/validate_deploy/, then its checks: az command lines through azure-cli's
 //! parser, the upload and the deploy journey, kustomize + kubernetes-validate, the injected
 //! pods and their network paths, Dapr CRD schemas, every Dapr file loaded by the real daprd,
@@ -52,7 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dapr_bin_dir = launcher::paths::bin_dir();
     let dapr_crds = go::dapr_crds(repo)?;
     let python = tools.join("python");
-    checks::test_package(repo, &python)?;
+    let description = checks::description(repo)?;
+    checks::test_package(repo, &python, &description)?;
     checks::run_checks(
         repo,
         &python,
@@ -63,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             daprd: dapr_bin_dir.join("daprd"),
             dapr_crds,
         },
+        &description,
         &args.checks,
     )
 }

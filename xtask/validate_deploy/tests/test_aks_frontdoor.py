@@ -1,5 +1,7 @@
 """The front door's routing as the aks and daprd checks follow it (aks_frontdoor.py)."""
 
+import pytest
+
 from validate_deploy.aks_frontdoor import http_route, nginx_route
 
 
@@ -56,7 +58,7 @@ def test_nginx_longest_regex_wins_and_rewrite_target_applies():
     assert nginx_route(ingresses, "h", "GET", "/elsewhere").redirect == "/page/"
 
 
-def test_the_frontend_routes_come_from_its_code_and_the_mode_says_where_they_go():
+def test_the_frontend_routes_come_from_its_description_and_the_mode_says_where_they_go():
     from validate_deploy.aks_frontdoor import API_PATH, APP, BROWSER_PATH, SIDECAR, app_routes, expected_routes
 
     routes = {(method, path): session_only for method, path, session_only in app_routes()}
@@ -70,16 +72,16 @@ def test_the_frontend_routes_come_from_its_code_and_the_mode_says_where_they_go(
     assert ("GET", "/auth/login") not in middleware
 
 
-def test_grpc_calls_on_a_cloned_client_split_over_lines_are_seen(tmp_path):
+def test_the_dapr_apis_are_the_ones_the_apps_describe_for_the_mode():
     from validate_deploy.aks_network import apis_used
+    from validate_deploy.description import DescriptionError
 
-    (tmp_path / "store.rs").write_text(
-        "use dapr::dapr::proto::runtime::v1::dapr_client::DaprClient;\n"
-        "async fn get(&self) { self\n    .client\n    .clone()\n    .get_state(request)\n    .await; }\n"
-        "async fn save(&self) { self.client.save_state(r).await; }\n")
-    groups = {"GetState": "state.v1", "SaveState": "state.v1", "GetSecret": "secrets.v1"}
-    assert apis_used([str(tmp_path)], groups) == (set(), {"state.v1"})
-    assert apis_used([str(tmp_path)], groups, skip=tmp_path) == (set(), set())
+    groups = {"GetState": "state.v1", "SaveState": "state.v1", "DeleteState": "state.v1", "GetSecret": "secrets.v1"}
+    assert apis_used("frontend", "session", groups) == ({"healthz", "invoke"}, {"state.v1"})
+    assert apis_used("frontend", "jwt", groups) == ({"healthz", "invoke"}, set())
+    assert apis_used("backend", None, groups) == ({"healthz", "state"}, set())
+    with pytest.raises(DescriptionError, match="GetState"):
+        apis_used("frontend", "session", {"SaveState": "state.v1", "DeleteState": "state.v1"})
 
 
 def test_what_bounds_a_slow_body_on_each_front_door():

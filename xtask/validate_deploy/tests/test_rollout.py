@@ -11,7 +11,7 @@ for _name in ("AZ", "KUSTOMIZE", "KUBERNETES_VALIDATE", "DAPRD", "DAPR_CRDS"):
 
 import pytest  # noqa: E402
 
-from validate_deploy import rollout  # noqa: E402
+from validate_deploy import description, rollout  # noqa: E402
 from validate_deploy.rollout import Shutdown, shutdown_problems  # noqa: E402
 
 # The AKS base's values: 5 s delay, 10 s drain, daprd blocks 20 s (health check /healthz every
@@ -28,8 +28,8 @@ def test_the_base_budget_passes():
     assert shutdown_problems(GOOD) == []
 
 
-def test_the_app_paths_come_from_service_kit():
-    assert rollout.app_paths() == ("/healthz", "/readyz")
+def test_the_app_paths_come_from_the_apps_description():
+    assert description.probes() == ("/healthz", "/readyz")
 
 
 @pytest.mark.parametrize("delay", [None, 0])

@@ -45,6 +45,17 @@ use super::{AuthSettings, Authenticator};
 pub use guard::require_session;
 pub use settings::SessionSettings;
 
+/// The settings the session login does not start without, besides the bearer check's
+/// ([`super::authenticator::BEARER_SETTINGS`]): [`SessionLogin::from_settings`] takes each
+/// name from here, and `dapr-pair describe` tells them to the deploy checks.
+pub const REQUIRED_SETTINGS: [&str; 5] = [
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_REDIRECT_URL",
+    "SESSION_ENCRYPTION_KEY",
+];
+
 /// How long a browser may take at the provider before its sign-in attempt is forgotten.
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(600);
 
@@ -78,16 +89,24 @@ impl SessionLogin {
         authenticator: &Authenticator,
     ) -> Result<Self, String> {
         let session = &auth.session;
-        let issuer = needed(auth.oidc_issuer.clone(), "OIDC_ISSUER")?;
-        let client_id = needed(session.oidc_client_id.clone(), "OIDC_CLIENT_ID")?;
-        let client_secret = needed(session.oidc_client_secret.clone(), "OIDC_CLIENT_SECRET")?;
-        let redirect_url = needed(session.oidc_redirect_url.clone(), "OIDC_REDIRECT_URL")?;
+        // One binding per name: a name added to the list does not compile until it is read.
+        let [
+            issuer_name,
+            client_id_name,
+            client_secret_name,
+            redirect_url_name,
+            key_name,
+        ] = REQUIRED_SETTINGS;
+        let issuer = needed(auth.oidc_issuer.clone(), issuer_name)?;
+        let client_id = needed(session.oidc_client_id.clone(), client_id_name)?;
+        let client_secret = needed(session.oidc_client_secret.clone(), client_secret_name)?;
+        let redirect_url = needed(session.oidc_redirect_url.clone(), redirect_url_name)?;
         let keys = SessionKeys::from_hex(&needed(
             session
                 .session_encryption_key
                 .as_ref()
                 .map(|secret| secret.expose().to_owned()),
-            "SESSION_ENCRYPTION_KEY",
+            key_name,
         )?)?;
         let after_logout = after_logout_url(&redirect_url)?;
         let provider_origin = Url::parse(&issuer)

@@ -6,17 +6,35 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oauth2::CsrfToken;
 use oauth2::url::form_urlencoded;
+use service_kit::description::Route;
 
 use super::pages::page;
 use super::records::Session;
 use super::sign_in_error::SignInError;
 use super::{SessionLogin, attempt_cookie, cookie, is_random_id, return_path};
 use crate::cross_site;
+
+/// The sign-in's routes, as `dapr-pair describe` tells them (held to the router by
+/// tests/description.rs).
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/auth/login",
+        methods: &[Method::GET],
+    },
+    Route {
+        path: "/auth/callback",
+        methods: &[Method::GET],
+    },
+    Route {
+        path: "/auth/logout",
+        methods: &[Method::POST],
+    },
+];
 
 pub fn router(login: Arc<SessionLogin>) -> Router {
     Router::new()

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use service_kit::settings::{Secret, parse_duration};
 
+/// The setting naming the session store component.
+pub const SESSION_STORE: &str = "SESSION_STORE";
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct SessionSettings {
     /// The frontend's client id at the identity provider (`AUTH_MODE=session`).
@@ -30,7 +33,7 @@ pub struct SessionSettings {
     pub oidc_scopes: String,
 
     /// The Dapr state store component holding sessions.
-    #[arg(long, env = "SESSION_STORE", default_value = "sessionstore")]
+    #[arg(long, env = SESSION_STORE, default_value = "sessionstore")]
     pub session_store: String,
 
     /// How long a session lives at most, whatever the tokens say (its record's `ttlInSeconds`).

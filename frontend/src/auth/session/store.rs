@@ -13,11 +13,26 @@ use dapr::dapr::proto::runtime::v1::dapr_client::DaprClient;
 use dapr::dapr::proto::runtime::v1::{DeleteStateRequest, GetStateRequest, SaveStateRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use service_kit::description::DaprApi;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 type Client = DaprClient<InterceptedService<Channel, ApiTokenInterceptor>>;
+
+/// The methods of Dapr's gRPC API the store calls, as `dapr-pair describe` tells them (the
+/// frontend's sidecar must allow their API); a test below holds them to the calls made.
+pub const DAPR_APIS: &[DaprApi] = &[
+    DaprApi::Grpc {
+        method: "/dapr.proto.runtime.v1.Dapr/GetState",
+    },
+    DaprApi::Grpc {
+        method: "/dapr.proto.runtime.v1.Dapr/SaveState",
+    },
+    DaprApi::Grpc {
+        method: "/dapr.proto.runtime.v1.Dapr/DeleteState",
+    },
+];
 
 #[derive(Clone)]
 pub struct SessionStore {
@@ -163,5 +178,52 @@ fn conflict_or_unavailable(status: tonic::Status) -> StoreError {
             StoreError::Conflict
         }
         _ => unavailable(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    /// Every call the store makes, sent to a server that records the gRPC method of each
+    /// request and fails it: the methods are exactly those the description names.
+    #[tokio::test]
+    async fn the_described_grpc_methods_are_the_ones_called() {
+        let called = Arc::new(Mutex::new(Vec::new()));
+        let record = called.clone();
+        let server = axum::Router::new().fallback(move |request: Request| {
+            record.lock().unwrap().push(request.uri().path().to_owned());
+            async {
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/grpc"), ("grpc-status", "12")],
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, server).await });
+        let store = SessionStore::new(port, None, "sessionstore", Duration::from_secs(5)).unwrap();
+        assert!(store.get::<String>("k").await.is_err());
+        assert!(
+            store
+                .save("k", &"v", Some("1"), Duration::from_secs(60))
+                .await
+                .is_err()
+        );
+        assert!(store.delete("k", Some("1")).await.is_err());
+        let described: Vec<_> = DAPR_APIS
+            .iter()
+            .map(|api| match api {
+                DaprApi::Grpc { method } => *method,
+                DaprApi::Http { path } => path,
+            })
+            .collect();
+        assert_eq!(*called.lock().unwrap(), described);
     }
 }
