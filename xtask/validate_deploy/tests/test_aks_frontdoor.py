@@ -1,6 +1,6 @@
 """The front door's routing as the aks and daprd checks follow it (aks_frontdoor.py)."""
 
-from validate_deploy.aks_frontdoor import http_route, nginx_route
+from validate_deploy.aks_frontdoor import SIDECAR, http_route, nginx_route
 
 
 def route(rules, hostnames=("h",)):
@@ -90,7 +90,7 @@ def test_what_bounds_a_slow_body_on_each_front_door():
     for timeouts, problem in [(None, "no timeouts.request"), ({"request": "30s"}, "not longer than"),
                               ({"request": "1 minute"}, "not a Go duration"), ({"request": "40s"}, None)]:
         got = http_route([route([dict(rule, **({"timeouts": timeouts} if timeouts else {}))])], "h", "POST", "/call")
-        problems = slow_body_problems("HTTPRoute", "POST", "/call", got, "dapr-http", app)
+        problems = slow_body_problems("HTTPRoute", "POST", "/call", got, SIDECAR, app)
         assert (problem in problems[0]) if problem else problems == [], (timeouts, problems)
 
     def ingress(annotations):
@@ -98,10 +98,10 @@ def test_what_bounds_a_slow_body_on_each_front_door():
             {"path": "/call$", "backend": {"service": {"name": "svc", "port": {"number": 3500}}}}]}}]}}]
 
     buffered = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}), "h", "POST", "/call")
-    assert slow_body_problems("Ingress", "POST", "/call", buffered, "dapr-http", app) == []
+    assert slow_body_problems("Ingress", "POST", "/call", buffered, SIDECAR, app) == []
     streamed = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m",
                                     "nginx.ingress.kubernetes.io/proxy-request-buffering": "off"}), "h", "POST", "/call")
-    assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, "dapr-http", app)[0]
+    assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, SIDECAR, app)[0]
     uncapped = nginx_route(ingress({}), "h", "POST", "/call")
     assert "no proxy-body-size" in slow_body_problems("Ingress", "POST", "/call", uncapped, "http", app)[0]
 
