@@ -26,7 +26,7 @@ import yaml
 from . import aks_go
 from .aks_frontdoor import (API_CLIENT_HEADERS, API_PATH, API_ROUTE, APP, REFUSED, SESSION_SRC, SIDECAR,
                             expected_routes, front_door, front_door_configuration, nginx_passes, refused_routes)
-from .loopback import free_port
+from .loopback import free_port, stop_process
 from .placeholders import PLACEHOLDERS
 from .report import fail
 from .session_login import required_settings
@@ -316,8 +316,8 @@ def check_reachability(label: str, documents: list[dict], pods: dict[str, dict],
                 targets.append((name, container["name"], p["containerPort"], p.get("name", "")))
         targets.append((name, "daprd", int(flag(daprd, "--dapr-public-port") or 3501), ""))
     allowed = set()
-    fe_app, fe_daprd = containers(pods["frontend"])
-    be_app, be_daprd = containers(pods["backend"])
+    fe_app = containers(pods["frontend"])[0]
+    be_daprd = containers(pods["backend"])[1]
     # Browsers reach the frontend app's own port only where the app signs them in itself
     # (AUTH_MODE=session); otherwise every way in is the pod's front door to its sidecar.
     fe_door = front_door_container(pods["frontend"]) or {}
@@ -387,7 +387,7 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
     if route is not None:
         host = PLACEHOLDERS["HOST"]
         services = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Service"}
-        app, daprd = containers(pods["frontend"])
+        app = containers(pods["frontend"])[0]
         mode = auth_mode(app)
         expected, refused = expected_routes(mode), refused_routes(mode)
         door = front_door_container(pods["frontend"]) or {}
@@ -898,13 +898,7 @@ def run_daprd(flags: list[str], app_port: int, action) -> int | str:
         except OSError as error:
             return f"no answer ({error})"
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 # --- the stop, on the real daprd -------------------------------------------------------------
