@@ -152,6 +152,8 @@ API_ROUTE = ("POST", "/call")
 # What an API client sends with it (the bearer middleware's token); browsers send no
 # Authorization header.
 API_CLIENT_HEADERS = {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"}
+# Basic authentication naming another target (`dapr-app-id:backend`), which daprd would read.
+BASIC_TO_BACKEND = {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="}
 API_PATH = "/v1.0/invoke/frontend/method/call"
 FRONTEND_SRC = Path(__file__).resolve().parent.parent.parent / "frontend/src"
 # The session sign-in's module: its routes exist only with AUTH_MODE=session.

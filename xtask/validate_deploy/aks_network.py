@@ -24,7 +24,8 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import (API_CLIENT_HEADERS, API_PATH, API_ROUTE, APP, REFUSED, SESSION_SRC, SIDECAR,
+from .aks_frontdoor import (API_CLIENT_HEADERS, API_PATH, API_ROUTE, APP, BASIC_TO_BACKEND, REFUSED, SESSION_SRC,
+                            SIDECAR,
                             expected_routes, front_door, front_door_configuration, nginx_passes, refused_routes)
 from .loopback import free_port, stop_process
 from .placeholders import PLACEHOLDERS
@@ -432,8 +433,7 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
         # without configuration snippets: its overlay is not held to it.
         guarded = ""
         if kind == "HTTPRoute":
-            for what, headers in (("no Authorization header", {}),
-                                  ("Basic authentication", {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="})):
+            for what, headers in (("no Authorization header", {}), ("Basic authentication", BASIC_TO_BACKEND)):
                 got = route(host, *API_ROUTE, headers)
                 if got.backend is not None:
                     problems.append(f"{kind}: {' '.join(API_ROUTE)} with {what} reaches {got.describe()}: "
@@ -446,13 +446,13 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
         # The pod's front door again, on its own: whatever reaches its port, only the frontend's
         # own invocation passes, with a bearer token, by POST (the real nginx: aks_nginx.py).
         for what, method, path, headers in [
-                ("no Authorization header", *API_ROUTE[:1], API_PATH, {}),
-                ("Basic authentication", *API_ROUTE[:1], API_PATH, {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="}),
-                ("GET", "GET", API_PATH, API_CLIENT_HEADERS),
-                *((f"{m} {p}", m, p, API_CLIENT_HEADERS) for m, p in REFUSED if p != API_PATH)]:
+                ("no Authorization header", "POST", API_PATH, {}),
+                ("Basic authentication", "POST", API_PATH, BASIC_TO_BACKEND),
+                ("a bearer token", "GET", API_PATH, API_CLIENT_HEADERS),
+                *(("a bearer token", m, p, API_CLIENT_HEADERS) for m, p in REFUSED if p != API_PATH)]:
             passed = nginx_passes(locations, method, path, headers)
             if passed is not None:
-                problems.append(f"the pod's front door passes {method} {path} ({what}) to the sidecar as {passed}")
+                problems.append(f"the pod's front door passes {method} {path} with {what} to the sidecar as {passed}")
         if not problems:
             sent = "; ".join(f"{m} {p} -> " + (f"redirect {w.removeprefix('redirect:')}" if n is None
                                                 else f"{'app' if n == APP else 'front door'} {ports[n]} {w}")

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from .aks import renderings
-from .aks_frontdoor import API_PATH, REFUSED
+from .aks_frontdoor import API_PATH, BASIC_TO_BACKEND, REFUSED
 from .daprd import offline, offline_configuration
 from .loopback import LoopbackServer, free_port, stop_process
 from .placeholders import PLACEHOLDERS
@@ -234,8 +234,7 @@ def probe(loopback: LoopbackServer, config_map: dict, nginx_port: int, http_port
     expect("dapr-app-id: backend through nginx (must reach the frontend app)", nginx_port, "POST", API_PATH,
            bearer | {"dapr-app-id": "backend"}, reached_call)
     expect("no Authorization through nginx", nginx_port, "POST", API_PATH, {}, 401)
-    expect("Basic dapr-app-id:backend through nginx", nginx_port, "POST", API_PATH,
-           {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="}, 401)
+    expect("Basic dapr-app-id:backend through nginx", nginx_port, "POST", API_PATH, BASIC_TO_BACKEND, 401)
     expect("GET through nginx", nginx_port, "GET", API_PATH, bearer, 403)
     for method, path in REFUSED:
         if path != API_PATH:

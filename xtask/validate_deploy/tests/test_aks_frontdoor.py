@@ -118,3 +118,39 @@ def test_header_matches_and_removed_headers():
     assert http_route(routes, "h", "POST", "/call").backend is None
     assert http_route(routes, "h", "POST", "/call", {"Authorization": "Basic ZGFwci1hcHAtaWQ6Yg=="}).backend is None
     assert http_route(routes, "h", "POST", "/call", {"Authorization": "Bearer "}).backend is None
+
+
+def test_nginx_locations_as_nginx_matches_them():
+    from validate_deploy.aks_frontdoor import nginx_locations, nginx_passes
+
+    locations = nginx_locations("""
+    server {
+      # a comment with { a brace
+      location = /v1.0/invoke/frontend/method/call {
+        limit_except POST {
+          deny all;
+        }
+        if ($http_authorization !~ "^Bearer .") {
+          return 401;
+        }
+        proxy_pass http://127.0.0.1:3500/v1.0/invoke/frontend/method/call;
+      }
+      location ~ ^/page/(|app\\.js)$ {
+        if ($http_authorization ~ "^Basic ") {
+          return 400;
+        }
+        proxy_pass http://127.0.0.1:3500/v1.0/invoke/frontend/method/page/$1$is_args$args;
+      }
+      location / {
+        return 404;
+      }
+    }""")
+    bearer = {"Authorization": "Bearer a.b.c"}
+    call = "/v1.0/invoke/frontend/method/call"
+    assert nginx_passes(locations, "POST", call, bearer) == call
+    assert nginx_passes(locations, "POST", call, {}) is None
+    assert nginx_passes(locations, "POST", call, {"Authorization": "Basic eDp5"}) is None
+    assert nginx_passes(locations, "GET", call, bearer) is None
+    assert nginx_passes(locations, "GET", "/page/app.js") == "/v1.0/invoke/frontend/method/page/app.js"
+    assert nginx_passes(locations, "GET", "/page/", {"Authorization": "Basic eDp5"}) is None
+    assert nginx_passes(locations, "GET", "/v1.0/metadata", bearer) is None
