@@ -1,16 +1,18 @@
 """The AKS frontend pod's front door on the real programs (part of the daprd check): nginx (the
-system's) with the base's ConfigMap front-door rendered as the container renders it (envsubst of
-$DAPR_API_TOKEN alone, a test token), in front of the real daprd started with the base's
-frontend Configuration and bearer middleware (Entra ID played by the loopback provider) and that
+system's) with a rendering's ConfigMap front-door rendered as the container renders it (envsubst of
+$DAPR_API_TOKEN alone, a test token), in front of the real daprd started with that rendering's
+frontend Configuration and middleware (Entra ID played by the loopback provider) and that
 API token, as the injector starts it (dapr.io/api-token-secret). Only the ports and addresses
 are changed for loopback. Every rendering's front door is first put to `nginx -t`. Then what API
 clients, and anyone else who reaches the pod, get:
 
-- through nginx: a valid bearer token's `POST` reaches the frontend app as /call, also when it
+- through nginx (the base): a valid bearer token's `POST` reaches the frontend app as /call, also when it
   names another target in `dapr-app-id`; no bearer token, Basic authentication, another method
   or another path never reach daprd; a body that stops coming is cut off by nginx (its shipped
   client_body_timeout) while daprd holds no connection for it;
-- daprd without the token: every API refused, on the HTTP port and on the gRPC port."""
+- daprd without the token: every API refused, on the HTTP port and on the gRPC port;
+- through nginx with overlays/oauth2-middleware's ConfigMap and Configuration: the browsers'
+  paths reach the sidecar's sign-in, the provider's return with its query."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from pathlib import Path
 import yaml
 
 from .aks import renderings
-from .aks_frontdoor import API_PATH, BASIC_TO_BACKEND, REFUSED
-from .daprd import offline, offline_configuration
+from .aks_frontdoor import API_PATH, BASIC_TO_BACKEND, BROWSER_PATH, REFUSED
+from .daprd import offline, offline_configuration, secret_store_for
 from .loopback import LoopbackServer, free_port, stop_process
 from .placeholders import PLACEHOLDERS
 from .report import fail
@@ -166,21 +168,37 @@ def check_overlays_syntax(rendered: list[tuple[str, list[dict]]]) -> None:
 
 
 def check_front_door_nginx(loopback: LoopbackServer) -> None:
-    rendered = renderings()
-    check_overlays_syntax(rendered)
-    documents = rendered[0][1]
+    rendered = dict(renderings())
+    check_overlays_syntax(list(rendered.items()))
+    for label, probe_of, said in [
+            ("base", probe, "a bearer's POST reaches the app as /call, dapr-app-id: backend too; no bearer, Basic, "
+             f"GET and {len(REFUSED) - 1} other paths refused by nginx; a stalled body cut off by nginx with no "
+             "connection to daprd; daprd without the token: HTTP 401, gRPC Unauthenticated"),
+            ("overlays/oauth2-middleware", probe_browsers, "the browsers' paths reach the sidecar's sign-in (302 to "
+             "the provider), the query passed on; a bearer's POST reaches the app as /call")]:
+        problems = with_front_door(loopback, rendered[label], lambda *ports: probe_of(loopback, *ports))
+        for problem in problems:
+            fail(f"aks front door {label}: {problem}")
+        if not problems:
+            print(f"  ok   aks front door {label} (real nginx with its ConfigMap, real daprd with its API token): {said}")
+
+
+def with_front_door(loopback: LoopbackServer, documents: list[dict], action) -> list[str]:
+    """The rendering's frontend daprd (its Configuration and middleware, offline) with the API
+    token and its front door's nginx in front of it, both on loopback: what action(the
+    ConfigMap, nginx's port, daprd's HTTP and gRPC ports) finds."""
     config_map = front_door_config_map(documents)
     configuration = next((d for d in documents if d.get("kind") == "Configuration"
                           and d["metadata"]["name"] == "frontend"), None)
-    bearer = [d for d in documents if d.get("kind") == "Component" and d["spec"]["type"] == "middleware.http.bearer"]
     if config_map is None or configuration is None:
-        fail("aks front door: the base renders no ConfigMap front-door or no Configuration frontend")
-        return
+        return ["no ConfigMap front-door or no Configuration frontend rendered"]
     with tempfile.TemporaryDirectory(prefix="validate-front-door-") as work_dir:
         work = Path(work_dir)
         (work / "resources").mkdir()
-        for index, component in enumerate(bearer):
-            (work / "resources" / f"{index}.yaml").write_text(yaml.safe_dump(offline(component, loopback, free_port())))
+        middleware = [offline(d, loopback, free_port()) for d in documents if d.get("kind") == "Component"
+                      and d["spec"]["type"].startswith("middleware.")]
+        for index, component in enumerate(middleware + secret_store_for(middleware, work)):
+            (work / "resources" / f"{index}.yaml").write_text(yaml.safe_dump(component))
         (work / "config.yaml").write_text(yaml.safe_dump(offline_configuration(configuration)))
         http_port, grpc_port, nginx_port = free_port(), free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_") and k != "NAMESPACE"}
@@ -194,33 +212,54 @@ def check_front_door_nginx(loopback: LoopbackServer) -> None:
         try:
             conf = write_configuration(config_map, work, nginx_port, http_port)
             if not wait_for(http_port, daprd, "/v1.0/healthz/outbound", {"dapr-api-token": TEST_TOKEN}):
-                fail(f"aks front door: daprd did not start: {(work / 'daprd.log').read_text()[-800:]}")
-                return
+                return [f"daprd did not start: {(work / 'daprd.log').read_text()[-800:]}"]
             nginx = start([NGINX, "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")],
                           work / "nginx.log")
             if not wait_for(nginx_port, nginx, "/"):
-                fail(f"aks front door: nginx did not start: {(work / 'nginx.log').read_text()[-800:]}")
-                return
-            problems = probe(loopback, config_map, nginx_port, http_port, grpc_port)
+                return [f"nginx did not start: {(work / 'nginx.log').read_text()[-800:]}"]
+            return action(config_map, nginx_port, http_port, grpc_port)
         finally:
             if nginx is not None:
                 stop_process(nginx)
             stop_process(daprd)
-    for problem in problems:
-        fail(f"aks front door: {problem}")
-    if not problems:
-        print("  ok   aks front door (real nginx with the base's ConfigMap, real daprd with its API token): a "
-              "bearer's POST reaches the app as /call, dapr-app-id: backend too; no bearer, Basic, GET and "
-              f"{len(REFUSED) - 1} other paths refused by nginx; a stalled body cut off by nginx with no connection "
-              "to daprd; daprd without the token: HTTP 401, gRPC Unauthenticated")
+
+
+def valid_bearer(loopback: LoopbackServer) -> dict[str, str]:
+    issuer = f"{loopback.base}/{PLACEHOLDERS['AZURE_TENANT_ID']}/v2.0"
+    now = int(time.time())
+    token = loopback.token({"iss": issuer, "aud": PLACEHOLDERS["LOGIN_CLIENT_ID"], "sub": "someone",
+                            "iat": now, "nbf": now, "exp": now + 600})
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def probe_browsers(loopback: LoopbackServer, config_map: dict, nginx_port: int, http_port: int,
+                   grpc_port: int) -> list[str]:
+    """overlays/oauth2-middleware: the browsers' paths pass the door with the token, to the
+    sidecar's sign-in; the API route as in the base."""
+    problems = []
+    for path in (BROWSER_PATH, BROWSER_PATH + "page/app.js", BROWSER_PATH + "?code=c&state=s"):
+        connection = http.client.HTTPConnection("127.0.0.1", nginx_port, timeout=20)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        location = response.getheader("Location") or ""
+        connection.close()
+        if path.endswith("state=s"):
+            # The provider's return: the middleware takes the query (an unknown state: not a
+            # redirect to sign in again, and not nginx's own 4xx).
+            if response.status in (302, 401, 403, 404):
+                problems.append(f"GET {path} through nginx answered {response.status} {location}: the callback's "
+                                "query did not reach the sidecar's sign-in")
+        elif response.status != 302 or "/oauth2/v2.0/authorize" not in location:
+            problems.append(f"GET {path} through nginx answered {response.status} {location!r}, expected the "
+                            "sidecar's redirect to sign in")
+    status, body = request(nginx_port, "POST", API_PATH, b"{}", valid_bearer(loopback))
+    if status != 200 or b'"path": "/call"' not in body:
+        problems.append(f"a bearer token's POST {API_PATH} through nginx answered {status} {body[:200]!r}")
+    return problems
 
 
 def probe(loopback: LoopbackServer, config_map: dict, nginx_port: int, http_port: int, grpc_port: int) -> list[str]:
-    issuer = f"{loopback.base}/{PLACEHOLDERS['AZURE_TENANT_ID']}/v2.0"
-    now = int(time.time())
-    valid = loopback.token({"iss": issuer, "aud": PLACEHOLDERS["LOGIN_CLIENT_ID"], "sub": "someone",
-                            "iat": now, "nbf": now, "exp": now + 600})
-    bearer = {"Authorization": f"Bearer {valid}", "Content-Type": "application/json"}
+    bearer = valid_bearer(loopback)
     problems = []
 
     def expect(what: str, port: int, method: str, path: str, headers: dict, wanted) -> None:
