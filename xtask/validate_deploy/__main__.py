@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from .aks import check_aks, render_aks
+from .aks_nginx import check_front_door_nginx
 from .az import check_az
 from .bicep import check_bicep
 from .crds import check_crds
@@ -35,6 +36,7 @@ def main(argv: list[str]) -> int:
             check_crds(shipped)
         if "daprd" in checks:
             check_daprd(shipped, loopback)
+            check_front_door_nginx(loopback)
     finally:
         if loopback:
             loopback.stop()

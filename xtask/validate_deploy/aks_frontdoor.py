@@ -1,7 +1,9 @@
 """The AKS front door as its implementations read it: which request of a browser or an API
 client reaches the frontend's sidecar, and as which path. Gateway API HTTPRoutes (the base)
 and ingress-nginx Ingresses (overlays/ingress-nginx) are both turned into one routing table,
-which the aks check compares and the daprd check's entry probe sends to the real daprd."""
+which the aks check compares and the daprd check's entry probe sends to the real daprd; then
+the frontend pod's own front door (nginx, its ConfigMap), read as nginx matches locations,
+passes the request on to the sidecar on loopback or not (aks_nginx.py runs the real nginx)."""
 
 from __future__ import annotations
 
@@ -151,9 +153,12 @@ API_ROUTE = ("POST", "/call")
 # What an API client sends with it (the bearer middleware's token); browsers send no
 # Authorization header.
 API_CLIENT_HEADERS = {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"}
+# Basic authentication naming another target (`dapr-app-id:backend`), which daprd would read.
+BASIC_TO_BACKEND = {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="}
 API_PATH = "/v1.0/invoke/frontend/method/call"
-# The container ports a request is for: daprd's HTTP API, or the app's own.
-SIDECAR, APP = "dapr-http", "http"
+# The container ports a request is for: the pod's front door to daprd's HTTP API, or the app's
+# own.
+SIDECAR, APP = "front-door", "http"
 REFUSED = [
     ("POST", "/v1.0/invoke/backend/method/savestate"),
     ("GET", "/v1.0/invoke/backend/method/state/mykey"),
@@ -202,3 +207,86 @@ def refused_routes(auth_mode: str) -> list[tuple[str, str]]:
     if auth_mode == "session":
         return REFUSED + [("GET", BROWSER_PATH), ("POST", BROWSER_PATH + "page/call")]
     return REFUSED + [(method, route) for method, route, session_only in app_routes() if session_only]
+
+
+# --- the frontend pod's front door (nginx) ----------------------------------------------------
+
+@dataclass
+class Location:
+    """One `location` block of the front door's configuration, as far as the check needs it."""
+    exact: str | None
+    regex: str | None
+    methods: tuple[str, ...] | None  # limit_except: these pass, others are denied
+    refuse_authorization: str | None  # `if ($http_authorization ~ R) { return …; }`
+    require_authorization: str | None  # `if ($http_authorization !~ R) { return …; }`
+    proxy_pass: str | None  # the URI sent on, with $1 and $is_args$args
+
+
+def blocks(text: str, name: str) -> list[tuple[str, str]]:
+    """Each `NAME ARGS { BODY }` of the text, outermost only, braces matched: (ARGS, BODY)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    found, start = [], 0
+    while (match := re.compile(rf"(?:^|[;{{}}\s]){name}\s+([^{{;]*)\{{").search(text, start)):
+        depth, index = 1, match.end()
+        while depth and index < len(text):
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            index += 1
+        found.append((match.group(1).strip(), text[match.end():index - 1]))
+        start = index
+    return found
+
+
+def nginx_locations(text: str) -> list[Location]:
+    """The `location` blocks of a server's configuration (or an included file)."""
+    found = []
+    for args, body in blocks(text, "location"):
+        kind, where = args.split() if len(args.split()) == 2 else ("", args)
+        limit = re.search(r"limit_except\s+([A-Z ]+)\{", body)
+        refuse = re.search(r'if \(\$http_authorization ~ "([^"]+)"\)\s*\{\s*return', body)
+        require = re.search(r'if \(\$http_authorization !~ "([^"]+)"\)\s*\{\s*return', body)
+        target = re.search(r"proxy_pass\s+http://127\.0\.0\.1:\d+(\S*);", body)
+        found.append(Location(
+            exact=where if kind == "=" else None, regex=where if kind == "~" else None,
+            methods=tuple(limit.group(1).split()) if limit else None,
+            refuse_authorization=refuse.group(1) if refuse else None,
+            require_authorization=require.group(1) if require else None,
+            proxy_pass=target.group(1) if target else None))
+    return found
+
+
+def nginx_passes(locations: list[Location], method: str, path: str, headers: dict[str, str] | None = None) -> str | None:
+    """The path the sidecar sees for the request, or None where nginx answers it itself: an
+    exact location first, then the first regular expression, then the prefix ones (only `/`
+    here, which must not pass anything)."""
+    authorization = {k.lower(): v for k, v in (headers or {}).items()}.get("authorization", "")
+    chosen, captured = next(((loc, None) for loc in locations if loc.exact == path), (None, None))
+    if chosen is None:
+        for loc in locations:
+            match = re.search(loc.regex, path) if loc.regex else None
+            if match:
+                chosen, captured = loc, match
+                break
+    if chosen is None:
+        chosen = next((loc for loc in locations if not loc.exact and not loc.regex and path.startswith("/")), None)
+    if chosen is None or chosen.proxy_pass is None:
+        return None
+    if chosen.methods is not None and method not in chosen.methods:
+        return None
+    if chosen.refuse_authorization and re.search(chosen.refuse_authorization, authorization):
+        return None
+    if chosen.require_authorization and not re.search(chosen.require_authorization, authorization):
+        return None
+    sent = chosen.proxy_pass.replace("$is_args$args", "")
+    if captured is not None:
+        sent = re.sub(r"\$(\d)", lambda m: captured.group(int(m.group(1))), sent)
+    return sent
+
+
+def front_door_configuration(documents: list[dict]) -> list[Location]:
+    """The locations of the rendered front-door ConfigMap's templates, each file as nginx
+    includes it (the server's own, and the `*.locations` it includes)."""
+    config_map = next((d for d in documents if d.get("kind") == "ConfigMap"
+                       and d["metadata"]["name"].startswith("front-door")), None)
+    if config_map is None:
+        return []
+    return [loc for text in config_map.get("data", {}).values() for loc in nginx_locations(text)]

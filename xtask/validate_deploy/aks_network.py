@@ -24,10 +24,10 @@ from pathlib import Path
 import yaml
 
 from . import aks_go
-from .aks_frontdoor import (API_CLIENT_HEADERS, API_ROUTE, APP, SIDECAR, expected_routes, front_door,
-                            refused_routes)
+from .aks_frontdoor import (API_CLIENT_HEADERS, API_PATH, API_ROUTE, APP, BASIC_TO_BACKEND, REFUSED, SIDECAR,
+                            expected_routes, front_door, front_door_configuration, nginx_passes, refused_routes)
 from .description import DescriptionError, dapr_apis, setting_default
-from .loopback import free_port
+from .loopback import free_port, stop_process
 from .placeholders import PLACEHOLDERS
 from .report import fail
 from .session_login import required_settings
@@ -77,10 +77,16 @@ def check_aks_network(label: str, documents: list[dict], binary: Path, gateway_c
 # --- the injected pods ---------------------------------------------------------------------
 
 def containers(pod: dict) -> tuple[dict, dict]:
-    """The pod's app container and daprd."""
+    """The pod's app container (named as its Deployment) and daprd."""
     daprd = next(c for c in pod["spec"]["containers"] if c["name"] == "daprd")
-    app = next(c for c in pod["spec"]["containers"] if c["name"] != "daprd")
+    name = pod["metadata"]["name"].rsplit("-", 1)[0]
+    app = next(c for c in pod["spec"]["containers"] if c["name"] == name)
     return app, daprd
+
+
+def front_door_container(pod: dict) -> dict | None:
+    """The frontend pod's own front door (nginx in front of its sidecar), if it has one."""
+    return next((c for c in pod["spec"]["containers"] if port(c, SIDECAR) is not None), None)
 
 
 def flag(container: dict, name: str) -> str | None:
@@ -150,12 +156,16 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
             if secret is None:
                 if annotation == "dapr.io/app-token-secret":
                     problems.append(f"{name}: no {annotation}: anything that reaches the app's port is believed")
-                elif name != "frontend":
-                    problems.append(f"{name}: no {annotation}: its sidecar's API asks no token")
+                else:
+                    problems.append(f"{name}: no {annotation}: its sidecar's APIs ask no token (gRPC: none at all)")
                 continue
             if on_daprd != (secret, "token") or on_app != (secret, "token"):
                 problems.append(f"{name}: the token {who} ({variable}) is {on_daprd} on daprd and {on_app} on "
                                 f"the app, expected secret {secret} key token on both")
+            door = front_door_container(pod)
+            if variable == "DAPR_API_TOKEN" and door is not None and env_secret(door, variable) != (secret, "token"):
+                problems.append(f"{name}: its front door sends daprd {env_secret(door, variable)} as {variable}, "
+                                f"expected secret {secret} key token")
         # The app token is what keeps a request that did not come through the sidecar out: of
         # every route, or with AUTH_MODE=session of /call (the front door reaches the frontend
         # app's port for the browsers, whom the session guards); never switched off here.
@@ -163,7 +173,7 @@ def check_pods(label: str, documents: list[dict], pods: dict[str, dict]) -> None
             problems.append(f"{name}: REQUIRE_APP_API_TOKEN=false: a request to the app's port that did not come "
                             "through the sidecar is believed (its bearer check skipped)")
         listen = flag(daprd, "--dapr-listen-addresses")
-        if name != "frontend" and listen not in ("[::1],127.0.0.1", "127.0.0.1"):
+        if listen not in ("[::1],127.0.0.1", "127.0.0.1"):
             problems.append(f"{name}: its sidecar's APIs listen on {listen}, expected loopback only")
         # Shutdown: daprd keeps serving in-flight requests at least as long as the app drains
         # and as long as the app waits for one call; the pod's grace period covers both.
@@ -292,17 +302,18 @@ def check_reachability(label: str, documents: list[dict], pods: dict[str, dict],
     # Every port of each pod: the containers' declared ones, and daprd's health port.
     targets = []
     for name, pod in pods.items():
-        app, daprd = containers(pod)
-        for container in (app, daprd):
+        daprd = containers(pod)[1]
+        for container in pod["spec"]["containers"]:
             for p in container.get("ports", []):
                 targets.append((name, container["name"], p["containerPort"], p.get("name", "")))
         targets.append((name, "daprd", int(flag(daprd, "--dapr-public-port") or 3501), ""))
     allowed = set()
-    fe_app, fe_daprd = containers(pods["frontend"])
-    be_app, be_daprd = containers(pods["backend"])
+    fe_app = containers(pods["frontend"])[0]
+    be_daprd = containers(pods["backend"])[1]
     # Browsers reach the frontend app's own port only where the app signs them in itself
-    # (AUTH_MODE=session); otherwise every way in is its sidecar's HTTP API.
-    front_door_ports = [port(fe_daprd, "dapr-http")] + ([port(fe_app, APP)] if auth_mode(fe_app) == "session" else [])
+    # (AUTH_MODE=session); otherwise every way in is the pod's front door to its sidecar.
+    fe_door = front_door_container(pods["frontend"]) or {}
+    front_door_ports = [port(fe_door, SIDECAR)] + ([port(fe_app, APP)] if auth_mode(fe_app) == "session" else [])
     for door in sources:
         if door.startswith("front door"):
             allowed |= {(door, "frontend", number) for number in front_door_ports}
@@ -341,7 +352,7 @@ def check_reachability(label: str, documents: list[dict], pods: dict[str, dict],
         fail(f"aks {label}: {problem}")
     if not wrong:
         print(f"  ok   aks {label}: only the front door reaches the frontend (ports "
-              f"{', '.join(map(str, front_door_ports))}: the sidecar's HTTP API"
+              f"{', '.join(map(str, front_door_ports))}: the pod's nginx to its sidecar"
               f"{', the app' if len(front_door_ports) > 1 else ''}), only the frontend its backend's internal gRPC "
               "port, only the scraper the metrics")
 
@@ -368,10 +379,12 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
     if route is not None:
         host = PLACEHOLDERS["HOST"]
         services = {d["metadata"]["name"]: d for d in documents if d.get("kind") == "Service"}
-        app, daprd = containers(pods["frontend"])
+        app = containers(pods["frontend"])[0]
         mode = auth_mode(app)
         expected, refused = expected_routes(mode), refused_routes(mode)
-        ports = {name: port(app if name == APP else daprd, name) for name in {p for *_, p in expected if p}}
+        door = front_door_container(pods["frontend"]) or {}
+        ports = {name: port(app if name == APP else door, name) for name in {p for *_, p in expected if p}}
+        locations = front_door_configuration(documents)
         for method, path, wanted, port_name in expected:
             got = route(host, method, path, API_CLIENT_HEADERS if (method, path) == API_ROUTE else None)
             if wanted.startswith("redirect:"):
@@ -392,8 +405,14 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                 problems.append(f"{kind}: {method} {path} goes to {got.backend[0]}:{got.backend[1]}, which reaches "
                                 f"the frontend pod's port {target}, not {what}'s ({port_name} {ports[port_name]}) "
                                 f"as AUTH_MODE={mode} needs")
+            elif port_name == SIDECAR and nginx_passes(locations, method, wanted, API_CLIENT_HEADERS
+                                                       if (method, path) == API_ROUTE else None) != wanted:
+                problems.append(f"{kind}: {method} {path} reaches the pod's front door as {wanted}, which its "
+                                "nginx configuration (ConfigMap front-door) does not pass to the sidecar as it is")
             else:
                 problems += slow_body_problems(kind, method, path, got, port_name, app)
+                if port_name == SIDECAR:
+                    problems += front_door_body_problems(f"{kind}: {method} {path}", documents, app)
         for method, path in refused:
             got = route(host, method, path)
             if got.backend is not None:
@@ -405,8 +424,7 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
         # without configuration snippets: its overlay is not held to it.
         guarded = ""
         if kind == "HTTPRoute":
-            for what, headers in (("no Authorization header", {}),
-                                  ("Basic authentication", {"Authorization": "Basic ZGFwci1hcHAtaWQ6YmFja2VuZA=="})):
+            for what, headers in (("no Authorization header", {}), ("Basic authentication", BASIC_TO_BACKEND)):
                 got = route(host, *API_ROUTE, headers)
                 if got.backend is not None:
                     problems.append(f"{kind}: {' '.join(API_ROUTE)} with {what} reaches {got.describe()}: "
@@ -416,13 +434,24 @@ def check_front_door(label: str, documents: list[dict], pods: dict[str, dict], b
                 problems.append(f"{kind}: {' '.join(API_ROUTE)} keeps a client's dapr-app-id header: daprd would "
                                 "invoke the app it names")
             guarded = "; /call only with a bearer token, dapr-app-id removed"
+        # The pod's front door again, on its own: whatever reaches its port, only the frontend's
+        # own invocation passes, with a bearer token, by POST (the real nginx: aks_nginx.py).
+        for what, method, path, headers in [
+                ("no Authorization header", "POST", API_PATH, {}),
+                ("Basic authentication", "POST", API_PATH, BASIC_TO_BACKEND),
+                ("a bearer token", "GET", API_PATH, API_CLIENT_HEADERS),
+                *(("a bearer token", m, p, API_CLIENT_HEADERS) for m, p in REFUSED if p != API_PATH)]:
+            passed = nginx_passes(locations, method, path, headers)
+            if passed is not None:
+                problems.append(f"the pod's front door passes {method} {path} with {what} to the sidecar as {passed}")
         if not problems:
             sent = "; ".join(f"{m} {p} -> " + (f"redirect {w.removeprefix('redirect:')}" if n is None
-                                                else f"{'app' if n == APP else 'sidecar'} {ports[n]} {w}")
+                                                else f"{'app' if n == APP else 'front door'} {ports[n]} {w}")
                              for m, p, w, n in expected)
             print(f"  ok   aks {label}: AUTH_MODE={mode}; the {kind} sends {sent}, and nothing else "
                   f"({len(refused)} other paths refused){guarded}")
-            print(f"  ok   aks {label}: slow bodies: {slow_body_summary(kind, app)}")
+            print(f"  ok   aks {label}: slow bodies: {slow_body_summary(kind, app)}; the pod's nginx: "
+                  f"{', '.join(f'{k} {v}' for k, v in body_bounds(documents).items())}")
     for problem in problems:
         fail(f"aks {label}: {problem}")
 
@@ -464,6 +493,34 @@ def slow_body_problems(kind: str, method: str, path: str, got, port_name: str, a
                         "sends it, and daprd has no read timeout")
     if not got.body_size:
         problems.append(f"{where}: no proxy-body-size: the body nginx buffers is not capped")
+    return problems
+
+
+def body_bounds(documents: list[dict]) -> dict[str, str]:
+    """The front door's server-wide directives that bound a request's body (ConfigMap front-door)."""
+    config_map = next((d for d in documents if d.get("kind") == "ConfigMap"
+                       and d["metadata"]["name"].startswith("front-door")), {})
+    text = "\n".join((config_map.get("data") or {}).values())
+    names = ("client_max_body_size", "client_body_timeout", "proxy_request_buffering", "proxy_read_timeout")
+    return {name: value for name, value in re.findall(r"^\s*(\w+)\s+([^;]+);", text, re.M) if name in names}
+
+
+def front_door_body_problems(where: str, documents: list[dict], app: dict) -> list[str]:
+    """daprd has no read timeout: the pod's nginx reads each body whole before daprd sees it
+    (request buffering on, nginx's default), caps it, cuts off a client that stops sending,
+    and waits for the answer longer than the app's REQUEST_TIMEOUT."""
+    bounds = body_bounds(documents)
+    problems = []
+    if bounds.get("proxy_request_buffering", "on") != "on":
+        problems.append(f"{where}: the pod's nginx has proxy_request_buffering off: daprd gets the body as slowly "
+                        "as the client sends it")
+    for name in ("client_max_body_size", "client_body_timeout"):
+        if name not in bounds:
+            problems.append(f"{where}: the pod's nginx sets no {name}")
+    read = bounds.get("proxy_read_timeout")
+    if read is None or go_seconds(read) <= app_request_timeout(app):
+        problems.append(f"{where}: the pod's nginx waits {read or '60s (default)'} for the sidecar's answer: set it "
+                        f"above the app's REQUEST_TIMEOUT ({app_request_timeout(app):g} s)")
     return problems
 
 
@@ -821,13 +878,7 @@ def run_daprd(flags: list[str], app_port: int, action) -> int | str:
         except OSError as error:
             return f"no answer ({error})"
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 # --- the stop, on the real daprd -------------------------------------------------------------

@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ import yaml
 
 from .aks_entry import aks_entry_probe, front_doors
 from .daprd_runs import Run, middleware_handlers, plan_runs
-from .loopback import LoopbackServer, free_port
+from .loopback import LoopbackServer, free_port, stop_process
 from .placeholders import STAND_IN_SECRET, stand_in
 
 # An AES-256 key in hex, as `primaryEncryptionKey` takes one (the session store's).
@@ -156,13 +155,7 @@ def run_daprd(run: Run, loopback: LoopbackServer, refused_port: int) -> None:
                 probe_problems = run.probe(http_port)
             else:
                 probe_problems = ["daprd was not running, so the requests were not sent"]
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, grace=10)
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
         judge(run, components, lines, probe_problems)
 

@@ -6,11 +6,23 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
+
+
+def stop_process(process: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `grace` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

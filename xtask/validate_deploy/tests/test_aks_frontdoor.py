@@ -2,7 +2,7 @@
 
 import pytest
 
-from validate_deploy.aks_frontdoor import http_route, nginx_route
+from validate_deploy.aks_frontdoor import SIDECAR, http_route, nginx_route
 
 
 def route(rules, hostnames=("h",)):
@@ -92,7 +92,7 @@ def test_what_bounds_a_slow_body_on_each_front_door():
     for timeouts, problem in [(None, "no timeouts.request"), ({"request": "30s"}, "not longer than"),
                               ({"request": "1 minute"}, "not a Go duration"), ({"request": "40s"}, None)]:
         got = http_route([route([dict(rule, **({"timeouts": timeouts} if timeouts else {}))])], "h", "POST", "/call")
-        problems = slow_body_problems("HTTPRoute", "POST", "/call", got, "dapr-http", app)
+        problems = slow_body_problems("HTTPRoute", "POST", "/call", got, SIDECAR, app)
         assert (problem in problems[0]) if problem else problems == [], (timeouts, problems)
 
     def ingress(annotations):
@@ -100,10 +100,10 @@ def test_what_bounds_a_slow_body_on_each_front_door():
             {"path": "/call$", "backend": {"service": {"name": "svc", "port": {"number": 3500}}}}]}}]}}]
 
     buffered = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}), "h", "POST", "/call")
-    assert slow_body_problems("Ingress", "POST", "/call", buffered, "dapr-http", app) == []
+    assert slow_body_problems("Ingress", "POST", "/call", buffered, SIDECAR, app) == []
     streamed = nginx_route(ingress({"nginx.ingress.kubernetes.io/proxy-body-size": "1m",
                                     "nginx.ingress.kubernetes.io/proxy-request-buffering": "off"}), "h", "POST", "/call")
-    assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, "dapr-http", app)[0]
+    assert "buffering is off" in slow_body_problems("Ingress", "POST", "/call", streamed, SIDECAR, app)[0]
     uncapped = nginx_route(ingress({}), "h", "POST", "/call")
     assert "no proxy-body-size" in slow_body_problems("Ingress", "POST", "/call", uncapped, "http", app)[0]
 
@@ -120,3 +120,39 @@ def test_header_matches_and_removed_headers():
     assert http_route(routes, "h", "POST", "/call").backend is None
     assert http_route(routes, "h", "POST", "/call", {"Authorization": "Basic ZGFwci1hcHAtaWQ6Yg=="}).backend is None
     assert http_route(routes, "h", "POST", "/call", {"Authorization": "Bearer "}).backend is None
+
+
+def test_nginx_locations_as_nginx_matches_them():
+    from validate_deploy.aks_frontdoor import nginx_locations, nginx_passes
+
+    locations = nginx_locations("""
+    server {
+      # a comment with { a brace
+      location = /v1.0/invoke/frontend/method/call {
+        limit_except POST {
+          deny all;
+        }
+        if ($http_authorization !~ "^Bearer .") {
+          return 401;
+        }
+        proxy_pass http://127.0.0.1:3500/v1.0/invoke/frontend/method/call;
+      }
+      location ~ ^/page/(|app\\.js)$ {
+        if ($http_authorization ~ "^Basic ") {
+          return 400;
+        }
+        proxy_pass http://127.0.0.1:3500/v1.0/invoke/frontend/method/page/$1$is_args$args;
+      }
+      location / {
+        return 404;
+      }
+    }""")
+    bearer = {"Authorization": "Bearer a.b.c"}
+    call = "/v1.0/invoke/frontend/method/call"
+    assert nginx_passes(locations, "POST", call, bearer) == call
+    assert nginx_passes(locations, "POST", call, {}) is None
+    assert nginx_passes(locations, "POST", call, {"Authorization": "Basic eDp5"}) is None
+    assert nginx_passes(locations, "GET", call, bearer) is None
+    assert nginx_passes(locations, "GET", "/page/app.js") == "/v1.0/invoke/frontend/method/page/app.js"
+    assert nginx_passes(locations, "GET", "/page/", {"Authorization": "Basic eDp5"}) is None
+    assert nginx_passes(locations, "GET", "/v1.0/metadata", bearer) is None
