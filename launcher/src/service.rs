@@ -59,6 +59,8 @@ pub struct Service {
     pub dapr_metrics_port: u16,
     /// The app's Prometheus `/metrics` port (`METRICS_PORT`).
     pub app_metrics_port: u16,
+    /// daprd's pprof port (`/debug/pprof/`), with [`crate::TopologyOptions::sidecar_profiling`].
+    pub dapr_profile_port: Option<u16>,
     /// What the app sends its daprd (daprd's `DAPR_API_TOKEN`). `None` for the OAuth2
     /// middleware's entry, whose sidecar browsers reach; with the session login API clients
     /// reach the sidecar through the front door, which adds it ([`crate::proxy::Site`]).
@@ -136,6 +138,7 @@ impl Service {
             dapr_internal_grpc_port: free_port(),
             dapr_metrics_port: free_port(),
             app_metrics_port: free_port(),
+            dapr_profile_port: context.sidecar_profiling.then(free_port),
             dapr_api_token: Some(random_token()),
             app_api_token: (role == Role::Backend).then(random_token),
             program: PathBuf::new(),
@@ -325,6 +328,10 @@ impl Service {
         }
         if let Some(token) = &self.dapr_api_token {
             command.env("DAPR_API_TOKEN", token);
+        }
+        if let Some(port) = self.dapr_profile_port {
+            // Go's pprof, on daprd's API addresses (loopback): for the benchmark's profiles.
+            command.args(["--enable-profiling", "--profile-port", &port.to_string()]);
         }
         // The bearer check of API clients (components/bearer/), and either the session store
         // with its key's secret store (components/session/) or the login middleware with its

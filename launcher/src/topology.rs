@@ -70,6 +70,9 @@ pub struct TopologyOptions {
     /// Both apps started from this container image's root filesystem (its entrypoint, `USER`
     /// and `ENV`, see [`crate::image`]) instead of the programs above.
     pub image: Option<Arc<ImageRoot>>,
+    /// Every daprd serves Go's pprof on its [`Service::dapr_profile_port`], for the
+    /// benchmark's CPU profiles of daprd (`cargo xtask bench --profile-daprd`).
+    pub sidecar_profiling: bool,
 }
 
 impl Default for TopologyOptions {
@@ -89,6 +92,7 @@ impl Default for TopologyOptions {
             backend_program: None,
             app_env: Vec::new(),
             image: None,
+            sidecar_profiling: false,
         }
     }
 }
@@ -109,6 +113,8 @@ pub(crate) struct RunContext {
     pub backend_env: Vec<(&'static str, String)>,
     /// [`TopologyOptions::app_env`].
     pub app_env: Vec<(String, String)>,
+    /// [`TopologyOptions::sidecar_profiling`].
+    pub sidecar_profiling: bool,
 }
 
 pub struct Topology {
@@ -215,6 +221,7 @@ impl Topology {
             backend_resources,
             backend_env,
             app_env: options.app_env,
+            sidecar_profiling: options.sidecar_profiling,
         });
 
         let frontend_port = if options.frontend_port == 0 {

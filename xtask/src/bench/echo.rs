@@ -4,13 +4,45 @@
 //! like any app in Dapr's tracing they pass W3C `traceparent` on, or daprd would start a new
 //! trace at every hop and do less work than it does for the real pair. Both run on a
 //! single-threaded runtime, as the real apps do by default (`WORKER_THREADS=1`).
+//!
+//! [`CallPattern`] varies how they call daprd, one thing at a time, for the bench's other
+//! floors (`--floors`): what each difference from the real pair's pattern costs daprd.
 
+// Each echo binary includes this file and uses part of it.
+#![allow(dead_code)]
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use reqwest::{Method, RequestBuilder};
 use tokio::net::TcpListener;
+
+/// How the echo apps call daprd, from the environment the bench gives them (each unset:
+/// the real pair's way).
+pub struct CallPattern {
+    /// `ECHO_TRACE=off`: no `traceparent` sent (the frontend) or passed on (the backend), so
+    /// daprd starts a new trace at each hop.
+    pub trace: bool,
+    /// `ECHO_ANSWER=empty`: the backend answers a bare 200 rather than `{"key":…}`.
+    pub answer_body: bool,
+    /// `ECHO_VALUE=raw` (gRPC only): the value saved as bytes, without the `contentType`
+    /// metadata that makes daprd parse it as JSON (the store then keeps base64 text).
+    pub json_value: bool,
+}
+
+impl CallPattern {
+    pub fn get() -> &'static CallPattern {
+        static PATTERN: std::sync::OnceLock<CallPattern> = std::sync::OnceLock::new();
+        PATTERN.get_or_init(|| {
+            let is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
+            CallPattern {
+                trace: !is("ECHO_TRACE", "off"),
+                answer_body: !is("ECHO_ANSWER", "empty"),
+                json_value: !is("ECHO_VALUE", "raw"),
+            }
+        })
+    }
+}
 
 #[derive(Clone)]
 pub struct Sidecar {
@@ -26,6 +58,20 @@ impl Sidecar {
             .request(method, format!("{}{path}", self.base))
             .header("dapr-api-token", &self.token)
     }
+}
+
+/// The echo backend's answer to a save of `key`: `{"key":…}` as the real backend's, or a bare
+/// 200 with `ECHO_ANSWER=empty`.
+pub fn saved(key: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !CallPattern::get().answer_body {
+        return StatusCode::OK.into_response();
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!(r#"{{"key":"{key}"}}"#),
+    )
+        .into_response()
 }
 
 /// Serves `api`, `/healthz` and `/readyz` on `127.0.0.1:$PORT`, with a client for the sidecar

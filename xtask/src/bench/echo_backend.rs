@@ -3,7 +3,7 @@
 //! (`POST /v1.0/state/statestore`, JSON stored as JSON), and answers. No parsing, no checks,
 //! no problem bodies, no token check, no log line: so the floor is what daprd, SQLite and the
 //! HTTP stack cost by themselves, and ours/floor is what the real apps add. Of daprd's two
-//! state APIs, HTTP cost no more than gRPC when measured side by side (`--floor-api both`,
+//! state APIs, HTTP cost no more than gRPC when measured side by side (`--floors http,grpc`,
 //! `echo_backend_grpc.rs`; docs/benchmark.md).
 //!
 //! The key: `echo-` and a hash of the body, so requests with different bodies (the bench's
@@ -41,16 +41,13 @@ async fn save(State(sidecar): State<Sidecar>, headers: HeaderMap, body: Bytes) -
         .request(Method::POST, "/v1.0/state/statestore")
         .header(header::CONTENT_TYPE, "application/json")
         .body(items);
+    let pattern = echo::CallPattern::get();
     // daprd's trace context goes on with the save, as the real backend's does.
-    if let Some(traceparent) = headers.get("traceparent") {
+    if let Some(traceparent) = headers.get("traceparent").filter(|_| pattern.trace) {
         request = request.header("traceparent", traceparent);
     }
     match request.send().await {
-        Ok(answer) if answer.status().is_success() => (
-            [(header::CONTENT_TYPE, "application/json")],
-            format!(r#"{{"key":"{key}"}}"#),
-        )
-            .into_response(),
+        Ok(answer) if answer.status().is_success() => echo::saved(&key),
         _ => StatusCode::BAD_GATEWAY.into_response(),
     }
 }

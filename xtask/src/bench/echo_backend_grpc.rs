@@ -1,7 +1,8 @@
 //! `echo_backend.rs`'s one save over daprd's gRPC state API instead of HTTP, through the Dapr
-//! SDK's generated client (`SaveState`, JSON stored as JSON by its `contentType` metadata): the
-//! floor of `cargo xtask bench --floor-api grpc`, and with `--floor-api both` the measure of
-//! which of daprd's two state APIs costs less. Same key, same value, same answer.
+//! SDK's generated client (`SaveState`, JSON stored as JSON by its `contentType` metadata, or
+//! with `ECHO_VALUE=raw` as bytes): the backend of the bench's gRPC floors (`--floors grpc`,
+//! `grpc-raw`, `original`), which show what daprd's gRPC state API costs next to its HTTP one.
+//! Same key, same value, same answer.
 
 #[path = "echo.rs"]
 mod echo;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use dapr::client::ApiTokenInterceptor;
@@ -43,11 +44,16 @@ async fn main() {
 
 async fn save(headers: HeaderMap, body: Bytes) -> Response {
     let key = echo_key::key_of(&body);
+    let pattern = echo::CallPattern::get();
+    let metadata = match pattern.json_value {
+        true => [("contentType".to_owned(), "application/json".to_owned())].into(),
+        false => Default::default(),
+    };
     let item = StateItem {
         key: key.clone(),
         value: body.into(),
         etag: None,
-        metadata: [("contentType".to_owned(), "application/json".to_owned())].into(),
+        metadata,
         options: Some(StateOptions {
             consistency: StateConsistency::ConsistencyStrong as i32,
             ..StateOptions::default()
@@ -60,17 +66,14 @@ async fn save(headers: HeaderMap, body: Bytes) -> Response {
     // daprd's trace context goes on with the save, as the real backend's does.
     if let Some(traceparent) = headers
         .get("traceparent")
+        .filter(|_| pattern.trace)
         .and_then(|value| MetadataValue::try_from(value.as_bytes()).ok())
     {
         request.metadata_mut().insert("traceparent", traceparent);
     }
     let mut client = CLIENT.get().expect("the client").clone();
     match client.save_state(request).await {
-        Ok(_) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            format!(r#"{{"key":"{key}"}}"#),
-        )
-            .into_response(),
+        Ok(_) => echo::saved(&key),
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
 }

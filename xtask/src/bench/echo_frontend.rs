@@ -22,13 +22,14 @@ async fn main() {
 }
 
 async fn call(State(sidecar): State<Sidecar>, body: Bytes) -> Response {
-    let answer = sidecar
+    let mut request = sidecar
         .request(Method::POST, "/v1.0/invoke/backend/method/savestate")
         .header(header::CONTENT_TYPE, "application/json")
-        .header("traceparent", new_traceparent())
-        .body(body)
-        .send()
-        .await;
+        .body(body);
+    if echo::CallPattern::get().trace {
+        request = request.header("traceparent", new_traceparent());
+    }
+    let answer = request.send().await;
     match answer {
         Ok(answer) => (answer.status(), answer.bytes().await.unwrap_or_default()).into_response(),
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),

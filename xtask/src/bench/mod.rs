@@ -3,13 +3,15 @@
 //! For each topology, all started by the launcher the local run uses (Sentry, two real daprd,
 //! the embedded SQLite store):
 //! - **ours**: the real frontend and backend;
-//! - **floor**: trivial echo apps (`echo_frontend.rs`, `echo_backend.rs`) that do the cheapest
+//! - **floor** (`--floors http`, the first by default): trivial echo apps (`echo_frontend.rs`, `echo_backend.rs`) that do the cheapest
 //!   thing that does the job: invoke the backend, save the value with one state operation
 //!   through daprd's HTTP state API (measured no dearer than its gRPC one), nothing else; so
 //!   the floor is what daprd and the HTTP stack cost by themselves, and ours/floor what the
 //!   real apps add;
-//! - with `--floor-api both`, also **floor-grpc**: the same floor saving over daprd's gRPC
-//!   state API (`echo_backend_grpc.rs`), which shows which of the two APIs costs daprd less;
+//! - further floors (`--floors`, [`Floor`]): the echo apps calling daprd another way, one
+//!   thing changed at a time (the gRPC state API, the value as bytes, no trace context, a bare
+//!   answer), or all the ways the Go original calls it; the backend's daprd CPU per request of
+//!   each says what each difference costs daprd (`--profile-daprd`: where, in its profile);
 //!
 //! it times each app's start (spawn to listening, spawn to `/readyz` 200), warms up, reads
 //! every process's RSS at idle, then drives `POST /call` → `/savestate` with `oha` at each
@@ -31,6 +33,7 @@ mod image;
 mod load;
 mod measure;
 mod oha;
+mod profile;
 mod report;
 mod rollout;
 
@@ -60,10 +63,14 @@ pub struct Args {
     /// with no value: none.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_values_t = [64])]
     distinct_levels: Vec<usize>,
-    /// Which of daprd's state APIs the floor's echo backend saves through: `http` (the one the
-    /// backend uses), `grpc`, or `both` (a second floor, `floor-grpc`, to compare them).
-    #[arg(long, value_enum, default_value_t = FloorApi::Http)]
-    floor_api: FloorApi,
+    /// The floors: the echo apps, each calling daprd one way, comma-separated. The first is the
+    /// one ours is compared with; each other is compared with the first.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Floor::Http, Floor::Original])]
+    floors: Vec<Floor>,
+    /// Also record a CPU profile of each topology's backend daprd in every round (Go's
+    /// pprof), to `OUT/pprof/` (read them with `go tool pprof -top FILES`).
+    #[arg(long)]
+    profile_daprd: bool,
     /// Seconds of load before measuring, so connection pools and caches are warm.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
@@ -85,11 +92,66 @@ pub struct Args {
     no_image: bool,
 }
 
+/// How a floor's echo apps call daprd (`echo.rs`'s `CallPattern`): the real pair's way, or
+/// that with one thing changed, or the Go original's way.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
-enum FloorApi {
-    Grpc,
+enum Floor {
+    /// As the real pair: HTTP state API, the value as JSON, trace context passed on, the
+    /// backend answering `{"key":…}`.
     Http,
-    Both,
+    /// The same over daprd's gRPC state API (the Dapr SDK's generated client).
+    Grpc,
+    /// gRPC, the value as bytes: daprd does not parse it, the store keeps it as base64.
+    GrpcRaw,
+    /// HTTP without trace context: daprd starts a new trace at each hop.
+    NoTrace,
+    /// HTTP, the backend answering a bare 200.
+    EmptyAnswer,
+    /// As the Go original (gbaeke/super-api) calls daprd: gRPC, the value as bytes, no
+    /// trace context, a bare 200.
+    Original,
+}
+
+impl Floor {
+    fn topology_name(self) -> &'static str {
+        match self {
+            Floor::Http => "floor",
+            Floor::Grpc => "floor-grpc",
+            Floor::GrpcRaw => "floor-grpc-raw",
+            Floor::NoTrace => "floor-no-trace",
+            Floor::EmptyAnswer => "floor-empty-answer",
+            Floor::Original => "floor-original",
+        }
+    }
+
+    fn backend_program(self) -> &'static str {
+        match self {
+            Floor::Http | Floor::NoTrace | Floor::EmptyAnswer => "echo-backend",
+            Floor::Grpc | Floor::GrpcRaw | Floor::Original => "echo-backend-grpc",
+        }
+    }
+
+    /// The echo apps' settings for this pattern (`echo.rs`'s `CallPattern`).
+    fn app_env(self) -> Vec<(String, String)> {
+        let (trace, answer, value) = match self {
+            Floor::Http | Floor::Grpc => (true, true, true),
+            Floor::GrpcRaw => (true, true, false),
+            Floor::NoTrace => (false, true, true),
+            Floor::EmptyAnswer => (true, false, true),
+            Floor::Original => (false, false, false),
+        };
+        let mut env = Vec::new();
+        for (on, name, off) in [
+            (trace, "ECHO_TRACE", "off"),
+            (answer, "ECHO_ANSWER", "empty"),
+            (value, "ECHO_VALUE", "raw"),
+        ] {
+            if !on {
+                env.push((name.to_owned(), off.to_owned()));
+            }
+        }
+        env
+    }
 }
 
 /// What `/call` gets under load: the original sample's save request.
@@ -142,20 +204,37 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
         .block_on(run_all(args, dir, oha))
 }
 
-/// The topologies of this run: name, frontend program, backend program.
-fn topologies(args: &Args, dir: &Path) -> Vec<(&'static str, PathBuf, PathBuf)> {
-    let mut all = vec![("ours", dir.join("frontend"), dir.join("backend"))];
-    let floor = |backend: &str| (dir.join("echo-frontend"), dir.join(backend));
-    let (frontend, backend) = match args.floor_api {
-        FloorApi::Http | FloorApi::Both => floor("echo-backend"),
-        FloorApi::Grpc => floor("echo-backend-grpc"),
+/// A topology of this run: its name, and its apps with their settings.
+struct Planned {
+    name: &'static str,
+    options: TopologyOptions,
+}
+
+fn topologies(args: &Args, dir: &Path) -> Vec<Planned> {
+    let ours = Planned {
+        name: "ours",
+        options: TopologyOptions {
+            frontend_program: Some(dir.join("frontend")),
+            backend_program: Some(dir.join("backend")),
+            ..TopologyOptions::default()
+        },
     };
-    all.push(("floor", frontend, backend));
-    if args.floor_api == FloorApi::Both {
-        let (frontend, backend) = floor("echo-backend-grpc");
-        all.push(("floor-grpc", frontend, backend));
-    }
-    all
+    let floors = args.floors.iter().map(|floor| Planned {
+        name: floor.topology_name(),
+        options: TopologyOptions {
+            frontend_program: Some(dir.join("echo-frontend")),
+            backend_program: Some(dir.join(floor.backend_program())),
+            app_env: floor.app_env(),
+            ..TopologyOptions::default()
+        },
+    });
+    std::iter::once(ours)
+        .chain(floors)
+        .map(|mut planned| {
+            planned.options.sidecar_profiling = args.profile_daprd;
+            planned
+        })
+        .collect()
 }
 
 async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
@@ -164,12 +243,7 @@ async fn run_all(args: Args, dir: PathBuf, oha: PathBuf) -> anyhow::Result<()> {
     // next to nothing.)
     eprintln!("bench: starting the topologies ...");
     let mut started: Vec<(&'static str, Topology)> = Vec::new();
-    for (name, frontend, backend) in topologies(&args, &dir) {
-        let options = TopologyOptions {
-            frontend_program: Some(frontend),
-            backend_program: Some(backend),
-            ..TopologyOptions::default()
-        };
+    for Planned { name, options } in topologies(&args, &dir) {
         match Topology::start(options).await {
             Ok(topology) => started.push((name, topology)),
             Err(error) => {
@@ -315,6 +389,17 @@ async fn measure(
             for offset in 0..count {
                 let index = (round + offset) % count;
                 let sampler = processes[index].sample_peak_rss();
+                let profile = variants[index]
+                    .topology
+                    .backend
+                    .dapr_profile_port
+                    .map(|port| {
+                        let file = format!(
+                            "{}-{}-{keys}-round{round}.pprof",
+                            variants[index].name, level.concurrency
+                        );
+                        profile::record(port, round_length, args.out.join("pprof").join(file))
+                    });
                 let cpu_before = processes[index].cpu_micros();
                 runs[index].push(
                     load::run(oha, &urls[index], body, level.concurrency, round_length).await?,
@@ -325,6 +410,9 @@ async fn measure(
                     .collect();
                 cpu[index] = added(&cpu[index], &used);
                 peaks[index] = highest(&peaks[index], &sampler.finish().await);
+                if let Some(profile) = profile {
+                    profile.await??;
+                }
             }
         }
         for index in 0..count {
