@@ -163,7 +163,7 @@ async fn the_pair_runs_from_the_image_saves_reads_and_drains_on_sigterm_as_pid_1
     pair.topology.frontend.kill_app().await;
     let mut gone = false;
     for _ in 0..100 {
-        if !running(frontend) {
+        if !launcher::process::is_running(frontend) {
             gone = true;
             break;
         }
@@ -173,18 +173,6 @@ async fn the_pair_runs_from_the_image_saves_reads_and_drains_on_sigterm_as_pid_1
         gone,
         "the frontend ({frontend}) outlived its launcher's process"
     );
-}
-
-/// Whether a process runs (exists and is not a zombie).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 /// Runs `openssl` with these arguments in `dir`.

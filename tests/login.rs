@@ -24,13 +24,6 @@ async fn spawn_login_pair_with(login: Login) -> TestPair {
     .await
 }
 
-fn provider(pair: &TestPair) -> &IdentityProvider {
-    pair.topology
-        .identity_provider
-        .as_ref()
-        .expect("the login topology has a provider")
-}
-
 /// `POST /call` at `base` (`…/` of the app, or the page through the sidecar) with this token.
 async fn call_with(pair: &TestPair, base: &str, token: Option<&str>, body: Value) -> Answer {
     let mut request = pair.http.post(format!("{base}call")).json(&body);
@@ -47,7 +40,7 @@ fn save(key: &str, data: &str) -> Value {
 #[tokio::test]
 async fn api_clients_need_a_valid_token_at_the_sidecar_and_at_the_app() {
     let pair = spawn_login_pair().await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let through_sidecar = pair.topology.login_url();
     let app_directly = format!("{}/", pair.topology.frontend_url());
 
@@ -174,7 +167,7 @@ async fn the_oauth2_middleware_still_signs_one_person_in() {
 
 async fn a_person_logs_in_and_saves_a_key(login: Login) {
     let pair = spawn_login_pair_with(login).await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
 
     // The gated page sends the browser to the provider's login page.
@@ -254,27 +247,36 @@ pub(crate) async fn sign_in(
     assert_eq!(caller, format!("Signed in as {name}"));
 }
 
+/// [`sign_in`] as the provider's own user (`ada`).
+pub(crate) async fn sign_in_as_its_user(
+    browser: &Browser,
+    entry: &str,
+    provider: &IdentityProvider,
+) {
+    sign_in(
+        browser,
+        entry,
+        &provider.issuer,
+        &provider.user,
+        &provider.password,
+        &provider.user_name,
+    )
+    .await;
+}
+
 /// The second person to sign in, right after the first, each in a browser of their own (a
 /// fresh profile): Dapr's OAuth2 middleware answered the second one's callback with a 500 or
 /// a `Max-Age=0` session cookie (issue 15). Whatever the default browser login is, it holds.
 #[tokio::test]
 async fn two_people_sign_in_one_after_another_with_the_default_login() {
     let pair = spawn_login_pair().await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let logs = pair.topology.workdir.join("logs");
     let entry = pair.topology.browser_url();
     for person in ["first", "second", "third"] {
         eprintln!("the {person} person signs in");
         let browser = Browser::start(&logs).await;
-        sign_in(
-            &browser,
-            &entry,
-            &provider.issuer,
-            &provider.user,
-            &provider.password,
-            &provider.user_name,
-        )
-        .await;
+        sign_in_as_its_user(&browser, &entry, provider).await;
         // Still signed in on the next page load: the session cookie was kept.
         browser.go_to(&entry).await;
         let caller = browser.wait_for_text("#caller", &provider.user_name).await;

@@ -3,11 +3,10 @@
 //! of one browser each finish their own sign-in, and a visitor who only starts sign-ins costs
 //! the session store nothing. On the real provider, daprd and Chromium.
 
-use crate::login::sign_in;
+use crate::login::sign_in_as_its_user;
 use crate::support::TestPair;
 use crate::support::browser::Browser;
 use crate::support::provider_login::ScriptedClient;
-use launcher::identity_provider::IdentityProvider;
 use launcher::{Login, TopologyOptions};
 
 async fn spawn_session_pair() -> TestPair {
@@ -17,10 +16,6 @@ async fn spawn_session_pair() -> TestPair {
         ..TopologyOptions::default()
     })
     .await
-}
-
-fn provider(pair: &TestPair) -> &IdentityProvider {
-    pair.topology.identity_provider.as_ref().unwrap()
 }
 
 /// Everything in the session store's SQLite file and its WAL, as text.
@@ -35,7 +30,7 @@ fn stored(pair: &TestPair) -> String {
 #[tokio::test]
 async fn a_callback_opened_in_another_browser_signs_nobody_in_and_its_own_browser_still_can() {
     let pair = spawn_session_pair().await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let base = pair.topology.frontend_url();
     let entry = pair.topology.browser_url();
 
@@ -64,15 +59,7 @@ async fn a_callback_opened_in_another_browser_signs_nobody_in_and_its_own_browse
     let problem = victim.text("#problem").await;
     assert!(problem.contains("not started in this browser"), "{problem}");
     // Still signed out: the page sends the victim to sign in, as themselves.
-    sign_in(
-        &victim,
-        &entry,
-        &provider.issuer,
-        &provider.user,
-        &provider.password,
-        &provider.user_name,
-    )
-    .await;
+    sign_in_as_its_user(&victim, &entry, provider).await;
     victim.close().await;
 
     // The same callback in the client that started it (its attempt cookie) signs Mallory in:
@@ -104,7 +91,7 @@ async fn a_callback_opened_in_another_browser_signs_nobody_in_and_its_own_browse
 #[tokio::test]
 async fn two_tabs_of_one_browser_each_finish_their_own_sign_in() {
     let pair = spawn_session_pair().await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let base = pair.topology.frontend_url();
     let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
 

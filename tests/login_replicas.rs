@@ -5,10 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::login::sign_in;
+use crate::login::{sign_in, sign_in_as_its_user};
 use crate::support::browser::Browser;
 use crate::support::{Answer, TestPair};
-use launcher::identity_provider::IdentityProvider;
 use launcher::{Login, TopologyOptions};
 use serde_json::{Value, json};
 
@@ -27,10 +26,6 @@ async fn spawn_replicas(extra_users: usize) -> TestPair {
         ..TopologyOptions::default()
     })
     .await
-}
-
-fn provider(pair: &TestPair) -> &IdentityProvider {
-    pair.topology.identity_provider.as_ref().unwrap()
 }
 
 /// Request log lines of one replica (`frontend`, `frontend-2`) for `path` by `caller`.
@@ -82,7 +77,7 @@ async fn save_through_the_page(browser: &Browser, key: &str, value: &str) {
 #[tokio::test]
 async fn two_replicas_behind_nginx_share_sessions_through_restarts_refreshes_and_sign_out() {
     let mut pair = spawn_replicas(0).await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let (issuer, user, password, name) = (
         provider.issuer.clone(),
         provider.user.clone(),
@@ -234,18 +229,10 @@ async fn replicas_refreshing_one_session_at_once_keep_it() {
         ..TopologyOptions::default()
     })
     .await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let entry = pair.topology.browser_url();
     let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
-    sign_in(
-        &browser,
-        &entry,
-        &provider.issuer,
-        &provider.user,
-        &provider.password,
-        &provider.user_name,
-    )
-    .await;
+    sign_in_as_its_user(&browser, &entry, provider).await;
     let cookie = browser.cookie("__Host-session").await.unwrap();
     let replicas: Vec<String> = pair.topology.frontends().map(|f| f.app_url()).collect();
     for round in 0..4 {
@@ -274,7 +261,7 @@ async fn replicas_refreshing_one_session_at_once_keep_it() {
 async fn two_browsers_sign_in_at_the_same_moment_and_ten_people_one_after_another_and_five_at_once()
 {
     let pair = spawn_replicas(15).await;
-    let provider = provider(&pair);
+    let provider = pair.identity_provider();
     let entry = pair.topology.browser_url();
     let logs = pair.topology.workdir.join("logs");
     let person = |n: usize| (format!("user{n:02}"), format!("User Number {n}"));
@@ -363,7 +350,7 @@ async fn a_wrong_cookie_gets_the_login_and_a_foreign_return_or_a_bad_callback_a_
         .await;
     assert_eq!(login.status, 302, "{}", login.text);
     let to = login.headers.get("location").unwrap().to_str().unwrap();
-    assert!(to.starts_with(&provider(&pair).issuer), "{to}");
+    assert!(to.starts_with(&pair.identity_provider().issuer), "{to}");
     for needle in ["code_challenge_method=S256", "nonce=", "state="] {
         assert!(to.contains(needle), "{needle} in {to}");
     }

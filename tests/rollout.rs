@@ -17,7 +17,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::login::sign_in;
+use crate::login::sign_in_as_its_user;
 use crate::support::TestPair;
 use crate::support::browser::Browser;
 
@@ -129,18 +129,10 @@ async fn a_signed_in_browser_keeps_its_session_through_a_rollout_under_load() {
         ..TopologyOptions::default()
     })
     .await;
-    let provider = pair.topology.identity_provider.as_ref().unwrap();
+    let provider = pair.identity_provider();
     let entry_url = pair.topology.browser_url();
     let browser = Browser::start(&pair.topology.workdir.join("logs")).await;
-    sign_in(
-        &browser,
-        &entry_url,
-        &provider.issuer,
-        &provider.user,
-        &provider.password,
-        &provider.user_name,
-    )
-    .await;
+    sign_in_as_its_user(&browser, &entry_url, provider).await;
     let cookie = browser
         .cookie("__Host-session")
         .await

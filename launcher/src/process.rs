@@ -181,6 +181,19 @@ fn die_with_parent(command: &mut Command, signal: Signal) {
     }
 }
 
+/// Whether process `pid` runs: it exists and is not a zombie (a dead process its parent has not
+/// reaped yet).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader};
@@ -226,16 +239,7 @@ mod tests {
         launcher.kill().unwrap(); // SIGKILL: no destructor runs, no kill_on_drop.
         launcher.wait().unwrap();
         // Dead means gone, or a zombie waiting for whoever adopted it to reap it.
-        let alive = || {
-            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-        };
+        let alive = || super::is_running(child);
         let deadline = Instant::now() + Duration::from_secs(5);
         while alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

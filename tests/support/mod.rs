@@ -6,7 +6,7 @@ pub mod provider_login;
 
 use std::time::Duration;
 
-use launcher::{StateStore, Topology, TopologyOptions};
+use launcher::{IdentityProvider, StateStore, Topology, TopologyOptions};
 use serde_json::Value;
 pub use test_support::Answer;
 
@@ -26,6 +26,14 @@ impl Drop for TestPair {
 }
 
 impl TestPair {
+    /// The login topology's identity provider.
+    pub fn identity_provider(&self) -> &IdentityProvider {
+        self.topology
+            .identity_provider
+            .as_ref()
+            .expect("the login topology has a provider")
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(TopologyOptions::default()).await
     }
