@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use service_kit::Problem;
 use service_kit::description::Route;
+use service_kit::if_match::IfMatch;
 use service_kit::json::JsonBody;
 
 use crate::key::StateKey;
@@ -53,7 +54,7 @@ struct SaveRequest {
 
 async fn save_state(
     State(store): State<StateClient>,
-    headers: HeaderMap,
+    if_match: IfMatch,
     JsonBody(request): JsonBody<SaveRequest>,
 ) -> Result<Response, Problem> {
     let key = StateKey::parse(request.key)?;
@@ -65,7 +66,7 @@ async fn save_state(
     // Only what reads back as it was saved (see `value`).
     crate::value::check(request.data.get())
         .map_err(|not_kept| Problem::unprocessable(not_kept.to_string()))?;
-    let etag = match (if_match(&headers)?, request.etag) {
+    let etag = match (expected_etag(if_match)?, request.etag) {
         (Some(header), Some(field)) if header != field => {
             return Err(Problem::bad_request(
                 "the If-Match header and the etag field disagree",
@@ -124,10 +125,10 @@ async fn read_state(
 async fn delete_state(
     State(store): State<StateClient>,
     key: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    if_match: IfMatch,
 ) -> Result<StatusCode, Problem> {
     let key = key_in_path(key)?;
-    let etag = if_match(&headers)?;
+    let etag = expected_etag(if_match)?;
     store
         .delete(&key, etag.as_deref())
         .await
@@ -147,8 +148,8 @@ fn key_in_path(key: Result<Path<String>, PathRejection>) -> Result<StateKey, Pro
 }
 
 /// The ETag in `If-Match`, quoted (`"abc"`, as we send it) or bare (`abc`, as Dapr does).
-fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+fn expected_etag(IfMatch(value): IfMatch) -> Result<Option<String>, Problem> {
+    let Some(value) = value else {
         return Ok(None);
     };
     let value = value

@@ -12,6 +12,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use service_kit::SidecarClient;
 use service_kit::description::Route;
+use service_kit::if_match::IfMatch;
 use service_kit::json::JsonBody;
 use service_kit::problem::echo;
 
@@ -91,7 +92,7 @@ pub const MAX_IF_MATCH_BYTES: usize = 1024;
 
 async fn call(
     State(state): State<CallState>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     JsonBody(request): JsonBody<InvokeRequest>,
 ) -> Result<Response, CallError> {
     let invocation = Invocation::parse(request)?;
@@ -104,7 +105,7 @@ async fn call(
         });
     }
 
-    let if_match = check_if_match(&headers)?;
+    let if_match = check_if_match(if_match)?;
     let unanswered = |error| transport_error(error, &invocation, &state.sidecar);
     let mut refused_unsent = 0;
     let answer = loop {
@@ -112,17 +113,17 @@ async fn call(
             .sidecar
             .request(invocation.verb.clone(), &invocation.sidecar_path());
         if let Some(if_match) = &if_match {
-            request = request.header(header::IF_MATCH, *if_match);
+            request = request.header(header::IF_MATCH, if_match);
         }
         if let Some((body, content_type)) = &invocation.body {
             request = request
                 .header(header::CONTENT_TYPE, *content_type)
                 .body(body.clone());
         }
-        let answer = state.sidecar.send(request).await.map_err(unanswered)?;
+        let mut answer = state.sidecar.send(request).await.map_err(unanswered)?;
         let answer = Answer {
             status: answer.status(),
-            headers: answer.headers().clone(),
+            headers: std::mem::take(answer.headers_mut()),
             body: answer.bytes().await.map_err(unanswered)?,
         };
         if refused_unsent < RETRIES_OF_UNSENT && target_app_not_yet_healthy(&answer) {
@@ -185,8 +186,8 @@ fn transport_error(
 /// The `If-Match` to pass on, if any: an ETag list is visible ASCII (RFC 9110 §8.8.3), and
 /// daprd carries headers over gRPC as UTF-8 text, so other bytes (and a header longer than any
 /// list of ETags) are refused here rather than fail there.
-fn check_if_match(headers: &HeaderMap) -> Result<Option<&HeaderValue>, CallError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+fn check_if_match(value: Option<HeaderValue>) -> Result<Option<HeaderValue>, CallError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     if value.len() > MAX_IF_MATCH_BYTES {

@@ -5,7 +5,7 @@
 //!   when it opens or from the first byte of a later request (slowloris);
 //! - a kept-alive connection may wait `IDLE_TIMEOUT` between requests;
 //! - a request gets `REQUEST_TIMEOUT` once its headers are in (its [`Deadline`]; the router's
-//!   `enforce_deadline` and [`crate::json::JsonBody`] answer when it passes);
+//!   deadline (`server::within_deadline`) and [`crate::json::JsonBody`] answer when it passes);
 //! - at most `MAX_CONNECTIONS` are open; one more gets a 503 problem and is closed, and past a
 //!   few of those at once a connection is closed unanswered;
 //! - a request that is HTTP/1.1 without `Host`, or has two (RFC 9112 §3.2), is refused 400

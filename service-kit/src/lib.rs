@@ -2,6 +2,7 @@
 //!
 //! - [`problem`]: the one error body every endpoint answers with (RFC 9457).
 //! - [`json`]: reading a JSON request body, with a specific problem for each way it can be wrong.
+//! - [`if_match`]: the `If-Match` header, taken alone.
 //! - [`settings`]: the command-line/environment settings both services take.
 //! - [`sidecar`]: the HTTP client for the Dapr sidecar next to the app.
 //! - [`app_token`]: only the sidecar may call the app (Dapr's `APP_API_TOKEN`).
@@ -20,6 +21,7 @@ pub mod app_token;
 pub mod connections;
 pub mod description;
 pub mod health;
+pub mod if_match;
 pub mod json;
 pub mod problem;
 pub mod server;

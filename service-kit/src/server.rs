@@ -136,7 +136,12 @@ where
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
-    let runtime = match runtime.enable_all().build() {
+    // Log lines are written a batch at a time, when the runtime runs out of ready work.
+    let runtime = match runtime
+        .on_thread_park(telemetry::flush_logs)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("{name}: could not start the Tokio runtime: {error}");
@@ -187,38 +192,49 @@ pub fn with_common_routes(
     api.merge(health::routes(sidecar.clone()))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(from_fn(refuse_declared_oversize))
-        .layer(from_fn(enforce_deadline))
-        .layer(from_fn(telemetry::observe_request))
+        .layer(from_fn(every_request))
+}
+
+/// What every request goes through, in one layer rather than one each: axum's `Router::layer`
+/// wraps every route in each layer, and for each request clones a route's stack of layers
+/// below each one of them (a boxed service per level), which `perf` showed as a good part of
+/// the apps' own cost per request (docs/benchmark.md).
+async fn every_request(request: Request, next: Next) -> Response {
+    telemetry::observe_request(request, |request| async move {
+        match declared_oversize(&request) {
+            Some(refusal) => refusal,
+            None => within_deadline(request, next).await,
+        }
+    })
+    .await
 }
 
 /// A body whose `Content-Length` is over the limit gets 413 at once, and the connection is
 /// closed: reading up to the limit first would wait on a client that declared ten gigabytes and
 /// sends a byte a minute. Not tower-http's `RequestBodyLimit`: its 413 is plain text, without
 /// the declared length, and leaves the connection open.
-async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+fn declared_oversize(request: &Request) -> Option<Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    match declared {
-        Some(length) if length > MAX_BODY_BYTES as u64 => closing(
+        .and_then(|value| value.trim().parse::<u64>().ok())?;
+    (declared > MAX_BODY_BYTES as u64).then(|| {
+        closing(
             crate::Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "the request body is larger than {MAX_BODY_BYTES} bytes: its Content-Length is {length} bytes"
+                    "the request body is larger than {MAX_BODY_BYTES} bytes: its Content-Length is {declared} bytes"
                 ),
             )
             .into_response(),
-        ),
-        _ => next.run(request).await,
-    }
+        )
+    })
 }
 
 /// A request not answered by its [`Deadline`] (`REQUEST_TIMEOUT`) gets 503. (A body still
 /// arriving by then is [`crate::json::JsonBody`]'s 408.)
-async fn enforce_deadline(request: Request, next: Next) -> Response {
+async fn within_deadline(request: Request, next: Next) -> Response {
     let Some(deadline) = request.extensions().get::<Deadline>().copied() else {
         return next.run(request).await;
     };

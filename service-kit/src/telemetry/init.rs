@@ -12,6 +12,7 @@ use tracing_subscriber::{EnvFilter, Layer, filter};
 
 use super::export::{Export, tracer_provider};
 use super::json_lines::JsonLines;
+use super::log_output;
 use super::sampling::SamplingSettings;
 use super::span_events::EventsOnSpans;
 use super::trace::{self, Spans};
@@ -30,8 +31,14 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Exports what is still queued and stops the exporter. Call once, at the end of `main`.
+    /// Exports what is still queued and stops the exporter, and writes the last log lines.
+    /// Call once, at the end of `main`.
     pub async fn shutdown(self) {
+        self.export_last_spans().await;
+        log_output::flush();
+    }
+
+    async fn export_last_spans(self) {
         if !self.exporting {
             return;
         }
@@ -67,11 +74,21 @@ pub fn init(service: &'static str, format: LogFormat, sampling: &SamplingSetting
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let logs = if json {
-        let lines = tracing_subscriber::fmt::layer().event_format(JsonLines);
+        let lines = tracing_subscriber::fmt::layer()
+            .event_format(JsonLines)
+            .with_writer(log_output::writer);
         lines.with_filter(events).boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_filter(events).boxed()
+        let lines = tracing_subscriber::fmt::layer().with_writer(log_output::writer);
+        lines.with_filter(events).boxed()
     };
+    // What is buffered is written before a panic is told of (on stderr), so the lines that
+    // led to it come first.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        log_output::flush();
+        report_panic(panic);
+    }));
     // This project's warnings and errors, never its dependencies' (the exporter's own HTTP/2
     // client would report on itself), also go on the current span as events.
     let ours = filter::filter_fn(move |meta| {

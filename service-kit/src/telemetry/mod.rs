@@ -25,12 +25,14 @@
 //! - `trace`: the spans of requests and of calls to the sidecar, and their W3C trace context.
 //! - `span_events`: this project's warnings and errors as events on the current span.
 //! - `json_lines`: the JSON log line format.
+//! - `log_output`: log lines to stdout, a batch at a time ([`flush_logs`] when the runtime parks).
 //! - `request`: for each request, its span, its metrics and one log line.
 //! - [`metrics`]: request count and latency per route, for Prometheus, on a port of its own.
 
 mod export;
 mod init;
 mod json_lines;
+mod log_output;
 pub mod metrics;
 mod request;
 mod sampling;
@@ -38,5 +40,6 @@ mod span_events;
 pub(crate) mod trace;
 
 pub use init::{LogFormat, Telemetry, init};
+pub use log_output::flush as flush_logs;
 pub use request::{LoggedCaller, observe_request};
 pub use sampling::{SamplerName, SamplingSettings};

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::KeyValue;
 use opentelemetry::context::FutureExt as _;
@@ -18,9 +17,12 @@ pub struct LoggedCaller {
     pub name: Option<String>,
 }
 
-/// Middleware: for each request a server span (continuing the caller's `traceparent`) that is
-/// the current context while the request is handled, its metrics, and one log line.
-pub async fn observe_request(request: Request, next: Next) -> Response {
+/// For each request a server span (continuing the caller's `traceparent`) that is the current
+/// context while `handle` answers it, its metrics, and one log line.
+pub async fn observe_request<F>(request: Request, handle: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let started = Instant::now();
     let method = request.method().clone();
     // As long as the client likes: the log line and the span carry its start.
@@ -39,7 +41,7 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
         (format!("{method} {route}"), attributes)
     });
 
-    let response = next.run(request).with_context(span.clone()).await;
+    let response = handle(request).with_context(span.clone()).await;
     let status = response.status();
     let elapsed = started.elapsed();
     metrics::record_request(&method, route, status, elapsed);
