@@ -67,6 +67,12 @@ pub struct Args {
     /// one ours is compared with; each other is compared with the first.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Floor::Http, Floor::Original])]
     floors: Vec<Floor>,
+    /// Also run the pair built elsewhere (the `frontend` and `backend` binaries in this folder,
+    /// for example a release build of another commit) as the topology `other-pair`, compared
+    /// with the floor like the other floors: the way to tell what a change to the apps does,
+    /// within one run rather than across runs.
+    #[arg(long, value_name = "DIR")]
+    other_pair: Option<PathBuf>,
     /// Also record a CPU profile of each topology's backend daprd in every round (Go's
     /// pprof), to `OUT/pprof/` (read them with `go tool pprof -top FILES`).
     #[arg(long)]
@@ -211,14 +217,15 @@ struct Planned {
 }
 
 fn topologies(args: &Args, dir: &Path) -> Vec<Planned> {
-    let ours = Planned {
-        name: "ours",
+    let pair = |name, dir: &Path| Planned {
+        name,
         options: TopologyOptions {
             frontend_program: Some(dir.join("frontend")),
             backend_program: Some(dir.join("backend")),
             ..TopologyOptions::default()
         },
     };
+    let ours = pair("ours", dir);
     let floors = args.floors.iter().map(|floor| Planned {
         name: floor.topology_name(),
         options: TopologyOptions {
@@ -228,8 +235,10 @@ fn topologies(args: &Args, dir: &Path) -> Vec<Planned> {
             ..TopologyOptions::default()
         },
     });
+    let other_pair = (args.other_pair.as_deref()).map(|other| pair("other-pair", other));
     std::iter::once(ours)
         .chain(floors)
+        .chain(other_pair)
         .map(|mut planned| {
             planned.options.sidecar_profiling = args.profile_daprd;
             planned
