@@ -3,8 +3,8 @@
 //! `on_thread_park` hook, [`flush`]), when it holds [`WRITE_AT`] bytes, and at the end of
 //! `main`. A line written on every request cost the apps a `write` system call each, the
 //! largest part of the line's cost in their profiles (docs/benchmark.md); now a burst of
-//! requests shares one. A line waits at most until its runtime runs out of ready work, which
-//! is the moment a request's answer has been handed to the socket.
+//! requests shares one. A line waits until its runtime runs out of ready work (between bursts
+//! of requests, and at once when it is idle) or until the buffer fills.
 //!
 //! Outside a runtime's thread nothing parks, so there each line is written at once. A process
 //! killed with SIGKILL loses the lines of its last unfinished burst; a panic writes what is
