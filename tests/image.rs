@@ -330,7 +330,8 @@ async fn the_frontend_fetches_its_providers_keys_over_https_through_the_images_c
             .env("DAPR_HTTP_PORT", launcher::free_port().to_string())
             .env("AUTH_MODE", "jwt")
             .env("OIDC_ISSUER", &issuer)
-            .env("OIDC_AUDIENCE", audience);
+            .env("OIDC_AUDIENCE", audience)
+            .env("SHUTDOWN_DELAY", "0s");
         let mut app = ManagedProcess::spawn(name, command, &logs)
             .unwrap()
             .signals_its_child();
@@ -345,6 +346,10 @@ async fn the_frontend_fetches_its_providers_keys_over_https_through_the_images_c
             .unwrap();
         let status = answer.status().as_u16();
         let body = answer.text().await.unwrap();
+        // The app writes its log lines a batch at a time (and what is left when it exits), so
+        // its log is read once it has exited.
+        let exit = app.stop(Duration::from_secs(10)).await;
+        assert!(exit.is_some_and(|status| status.success()), "{exit:?}");
         if trusted {
             // Signed in: the allowlist, after the token check, refuses the call.
             assert_eq!(status, 403, "{body}\n{}", app.log_tail(20));
@@ -356,6 +361,5 @@ async fn the_frontend_fetches_its_providers_keys_over_https_through_the_images_c
                 "the certificate was refused for want of its CA:\n{log}"
             );
         }
-        app.stop(Duration::from_secs(10)).await;
     }
 }
