@@ -909,13 +909,21 @@ def replaced(flags: list[str], name: str, value: str) -> list[str]:
 class DrainingApp:
     """The app's side of the choreography (docs/rollouts.md), as service-kit does it: 200 on
     everything; from stop() on /readyz answers 503, everything else still 200 for `delay`
-    seconds, then the listener closes (so /healthz, Dapr's app health check, is refused)."""
+    seconds, then the listener closes (so /healthz, Dapr's app health check, is refused).
+
+    `found_healthy` is set once daprd has taken the app for healthy: daprd asks for the app's
+    configuration (`GET /dapr/config`) only then, right after it arms the block on its shutdown
+    (daprd 1.16.5, pkg/runtime/runtime.go: appHealthChanged, then loadAppConfiguration). Until
+    then daprd counts the app unhealthy, and a SIGTERM ends it at once, block or not."""
 
     def __init__(self, readiness: str, delay: float) -> None:
         self.stopping = threading.Event()
+        self.found_healthy = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == "/dapr/config":
+                    outer.found_healthy.set()
                 status = 503 if self.path == readiness and outer.stopping.is_set() else 200
                 try:
                     self.send_response(status)
@@ -956,7 +964,12 @@ def calls_while_app_serves(delay: float):
     callers do while the endpoint is being removed: a new call through daprd every 0.5 s until
     the app's SHUTDOWN_DELAY is nearly over. The answers, one per call."""
 
-    def action(http_port: int, process: subprocess.Popen, app: DrainingApp) -> list:
+    def action(http_port: int, process: subprocess.Popen, app: DrainingApp) -> list | str:
+        # A replica that is replaced has been in service: its daprd has found its app healthy
+        # long before. Here the stop comes right after the start, so it waits for that first
+        # healthy probe, which on a busy machine can come well after daprd's API answers.
+        if not app.found_healthy.wait(30):
+            return "daprd did not take the app for healthy within 30 s"
         app.stop()
         process.send_signal(signal.SIGTERM)
         answers = []
