@@ -349,7 +349,11 @@ async fn the_frontend_fetches_its_providers_keys_over_https_through_the_images_c
         // The app writes its log lines a batch at a time (and what is left when it exits), so
         // its log is read once it has exited.
         let exit = app.stop(Duration::from_secs(10)).await;
-        assert!(exit.is_some_and(|status| status.success()), "{exit:?}");
+        assert!(
+            exit.is_some_and(|status| status.success()),
+            "{exit:?}, after {status} {body}\n{}",
+            app.log_tail(20)
+        );
         if trusted {
             // Signed in: the allowlist, after the token check, refuses the call.
             assert_eq!(status, 403, "{body}\n{}", app.log_tail(20));
