@@ -837,8 +837,8 @@ def large_header_request(http_port: int) -> int | str:
 
 def request_across_sigterm(http_port: int, process: subprocess.Popen, app: AppServer) -> int | str:
     """A slow call through daprd, and daprd's SIGTERM once the call is at the app: what a
-    replica's sidecar meets when it is stopped in a rollout (not a call daprd never took, which
-    a busy machine made of a fixed wait)."""
+    replica's sidecar meets when it is stopped in a rollout. (A fixed wait before the SIGTERM
+    made it, on a busy machine, a call that had not reached daprd yet.)"""
     outcome: list = []
     app.slow_arrived.clear()
 
